@@ -1,1 +1,1 @@
-"""ecs-lifecycle core: settings, event parsing, planning and the ECS gateway shared by every function."""
+"""ecs-lifecycle core: settings, events, planning and the ECS gateway every function ships."""

@@ -1,0 +1,47 @@
+"""Structured logging: one JSON line per decision, never whole events, responses or secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ecs_lifecycle.model import InstanceResult, RunSummary
+
+LOGGER: Final = logging.getLogger("ecs_lifecycle")
+_NOISY_LIBRARIES: Final = ("urllib3", "requests", "alibabacloud_credentials", "darabonba", "Tea")
+
+
+def quiet_sdk_logs() -> None:
+    """SDK and HTTP libraries log requests at DEBUG/INFO; keep them to warnings."""
+    for name in _NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def log_line(event: str, **fields: Any) -> None:
+    LOGGER.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+
+
+def log_result(summary: RunSummary, result: InstanceResult) -> None:
+    log_line(
+        "decision",
+        function=summary.function.value,
+        dry_run=summary.dry_run,
+        trigger=summary.trigger,
+        **result.to_dict(),
+    )
+
+
+def log_summary(summary: RunSummary) -> None:
+    for result in summary.results:
+        log_result(summary, result)
+    counts = summary.to_dict()["counts"]
+    log_line(
+        "summary",
+        function=summary.function.value,
+        dry_run=summary.dry_run,
+        trigger=summary.trigger,
+        regions=list(summary.regions),
+        counts=counts,
+    )

@@ -1,0 +1,254 @@
+"""The run, as every function's handler performs it: parse, load, plan, apply, summarise.
+
+This module holds no rules of its own. The rules are in `planning` (what to do to each instance),
+the ECS calls in `ecs`, and how decisions are carried out in `apply`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ecs_lifecycle.apply import Execution, execute
+from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
+from ecs_lifecycle.clock import Clock, SystemClock
+from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
+from ecs_lifecycle.events import (
+    IgnoredInvocation,
+    Invocation,
+    ManualInvocation,
+    StateChangeInvocation,
+    TimerInvocation,
+    parse_event,
+)
+from ecs_lifecycle.model import (
+    Action,
+    Decision,
+    Function,
+    Instance,
+    InstanceResult,
+    Outcome,
+    RunSummary,
+)
+from ecs_lifecycle.planning import (
+    Policy,
+    check_blast_radius,
+    plan_auto_release,
+    plan_release,
+    plan_stop,
+    resolve_manual_time,
+)
+from ecs_lifecycle.selection import Selection, TagSelector
+from ecs_lifecycle.settings import (
+    FromTag,
+    RunRequest,
+    Settings,
+    build_request,
+    parse_options,
+)
+
+GatewayFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What a run depends on from outside; tests pass the emulator's clock."""
+
+    clock: Clock
+    environ: Mapping[str, str]
+    gateway_factory: GatewayFactory
+    poll_interval: float = 5.0
+
+
+def default_services() -> Services:
+    from ecs_lifecycle.ecs import make_gateway  # noqa: PLC0415 - keeps the SDK import off tests of parsing
+
+    return Services(clock=SystemClock(), environ=os.environ, gateway_factory=make_gateway)
+
+
+def fc_handler(function: Function, event: bytes | str, context: Any) -> str:
+    """What FC calls: the summary as a JSON string (FC passes a string through untouched)."""
+    return json.dumps(handle(function, event, context))
+
+
+def handle(
+    function: Function, event: bytes | str, context: Any, services: Services | None = None
+) -> dict[str, Any]:
+    """Run `function` for one FC invocation and return its summary.
+
+    Raises:
+        InvalidInputError: the event, options or settings were refused; nothing was changed.
+        RunFailedError: some instances failed; the summary is attached.
+    """
+    quiet_sdk_logs()
+    services = services or default_services()
+    try:
+        settings = Settings.from_env(function, services.environ)
+        invocation = parse_event(event)
+        request = request_for(function, invocation, settings)
+    except InvalidInputError as refusal:
+        log_line("refused", function=function.value, field=refusal.field, problem=refusal.problem)
+        raise
+    if isinstance(invocation, IgnoredInvocation) or request is None:
+        reason = invocation.reason if isinstance(invocation, IgnoredInvocation) else "nothing to do"
+        summary = RunSummary(
+            function, settings.dry_run, settings.regions, invocation.kind, notes=[reason]
+        )
+        log_summary(summary)
+        return summary.to_dict()
+    return _run(request, invocation.kind, event, context, services)
+
+
+def request_for(
+    function: Function, invocation: Invocation, settings: Settings
+) -> RunRequest | None:
+    """What the invocation asks of `function`, or None when it asks for nothing.
+
+    Raises:
+        InvalidInputError: the function does not handle this kind of event, or its options are bad.
+    """
+    if isinstance(invocation, IgnoredInvocation):
+        return None
+    if isinstance(invocation, (ManualInvocation, TimerInvocation)):
+        raw = invocation.options
+        request = build_request(settings, parse_options(function, raw) if raw is not None else None)
+        if isinstance(request.schedule, FromTag) and request.selection.is_empty:
+            # A reconcile run: every instance that carries the auto-release tag.
+            carries_tag = TagSelector(((settings.auto_release_tag, None),))
+            request = replace(request, selection=replace(request.selection, tags=carries_tag))
+        return request
+    if function is not Function.AUTO_RELEASE:
+        raise InvalidInputError(
+            "event", f"{function.value} does not handle EventBridge events; only auto-release does"
+        )
+    base = build_request(settings, None)
+    if isinstance(invocation, StateChangeInvocation):
+        if invocation.state == "Deleted":
+            return None
+        ids: tuple[str, ...] = (invocation.instance_id,)
+        schedule = FromTag()
+    else:
+        ids = invocation.instance_ids
+        removed = invocation.removed_keys
+        schedule = FromTag(
+            cancel_when_missing=removed is None or settings.auto_release_tag in removed
+        )
+    selection = Selection(regions=(invocation.region,), instance_ids=ids, tags=None)
+    return replace(base, selection=selection, schedule=schedule)
+
+
+def _run(
+    request: RunRequest, trigger: str, event: bytes | str, context: Any, services: Services
+) -> dict[str, Any]:
+    clock = services.clock
+    now = clock.now()
+    try:
+        resolve_manual_time(request.schedule, now)  # a manual time outside the window: refuse now
+    except InvalidInputError as refusal:
+        log_line(
+            "refused", function=request.function.value, field=refusal.field, problem=refusal.problem
+        )
+        raise
+    deadline = now + timedelta(seconds=_time_limit(context, request.settings, services.environ))
+    deadline -= timedelta(
+        seconds=min(
+            request.settings.deadline_margin_seconds,
+            _time_limit(context, request.settings, services.environ) / 4,
+        )
+    )
+    gateway = services.gateway_factory(request.settings, clock, deadline)
+    instances, missing = _load(gateway, request)
+    decisions = plan(request, instances, now)
+    summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
+    try:
+        check_blast_radius(decisions, request.max_instances)
+    except BlastRadiusExceededError as refusal:
+        log_line(
+            "refused", function=request.function.value, field=refusal.field, problem=refusal.problem
+        )
+        raise
+    results = execute(
+        decisions,
+        Execution(
+            gateway=gateway,
+            clock=clock,
+            deadline=deadline,
+            dry_run=request.dry_run,
+            force=request.force,
+            stopped_mode=request.stopped_mode,
+            idempotency_seed=_idempotency_seed(request.function, event),
+            concurrency=request.settings.concurrency,
+            poll_interval=services.poll_interval,
+        ),
+    )
+    summary.results.extend(results)
+    summary.results.extend(
+        InstanceResult(
+            instance_id,
+            ",".join(request.selection.regions),
+            Action.NONE,
+            Outcome.SKIPPED,
+            "not found in the selected regions (or it does not match the tags)",
+        )
+        for instance_id in missing
+    )
+    log_summary(summary)
+    if summary.failed:
+        raise RunFailedError(summary.failed, summary.to_dict())
+    return summary.to_dict()
+
+
+def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
+    """The pure decisions for this request."""
+    policy = Policy(
+        protect_tag=request.settings.protect_tag,
+        auto_release_tag=request.settings.auto_release_tag,
+        force=request.force,
+    )
+    if request.function is Function.STOP:
+        return plan_stop(instances, policy)
+    if request.function is Function.RELEASE:
+        return plan_release(instances, policy)
+    assert request.schedule is not None  # noqa: S101 - build_request always sets it for auto-release
+    return plan_auto_release(instances, request.schedule, policy, now)
+
+
+def _load(gateway: Any, request: RunRequest) -> tuple[list[Instance], list[str]]:
+    """Every selected instance in every region (regions in parallel), and the ids not found."""
+    selection = request.selection
+
+    def load_region(region: str) -> list[Instance]:
+        listed = gateway.describe_instances(
+            region, instance_ids=selection.instance_ids, tags=selection.tags
+        )
+        # Re-check locally what ECS filtered: both conditions must hold.
+        return [instance for instance in listed if selection.matches(instance)]
+
+    with ThreadPoolExecutor(max_workers=len(selection.regions), thread_name_prefix="load") as pool:
+        per_region = list(pool.map(load_region, selection.regions))
+    instances = [instance for region_instances in per_region for instance in region_instances]
+    found = {instance.instance_id for instance in instances}
+    missing = [i for i in selection.instance_ids or () if i not in found]
+    return instances, missing
+
+
+def _time_limit(context: Any, settings: Settings, environ: Mapping[str, str]) -> float:
+    """The function's timeout in seconds: from the FC context, else FC_TIMEOUT, else a default."""
+    timeout = getattr(getattr(context, "function", None), "timeout", None)
+    if isinstance(timeout, (int, float)) and timeout > 0:
+        return float(timeout)
+    from_env = environ.get("FC_TIMEOUT", "")
+    if from_env.isdigit() and int(from_env) > 0:
+        return float(from_env)
+    return settings.default_timeout_seconds
+
+
+def _idempotency_seed(function: Function, event: bytes | str) -> str:
+    raw = event.encode() if isinstance(event, str) else bytes(event)
+    return hashlib.sha256(function.value.encode() + b"\0" + raw).hexdigest()

@@ -1,0 +1,156 @@
+"""Domain data: what we know of an instance, what we decided, and what happened.
+
+Only the fields the decisions need are kept per instance (not whole SDK models), so that a
+10,000-instance fleet stays small in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+
+class Function(str, Enum):
+    """The three FC functions, by their local name."""
+
+    STOP = "stop"
+    RELEASE = "release"
+    AUTO_RELEASE = "auto-release"
+
+
+class Action(str, Enum):
+    """What a decision intends to do to one instance."""
+
+    STOP = "stop"
+    RELEASE = "release"
+    SET_AUTO_RELEASE = "set-auto-release"
+    CANCEL_AUTO_RELEASE = "cancel-auto-release"
+    NONE = "none"
+
+
+class Outcome(str, Enum):
+    """What became of a decision."""
+
+    DONE = "done"
+    PLANNED = "planned"  # dry run: it would have been done
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+POSTPAID = "PostPaid"
+PREPAID = "PrePaid"
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """The part of an ECS instance that the decisions read."""
+
+    instance_id: str
+    region: str
+    status: str
+    charge_type: str
+    deletion_protection: bool
+    auto_release_time: datetime | None
+    creation_time: datetime | None
+    tags: tuple[tuple[str, str], ...] = ()
+    spot_strategy: str = "NoSpot"
+
+    def tag(self, key: str) -> str | None:
+        """The value of tag `key`, or None when the instance does not carry it."""
+        for tag_key, value in self.tags:
+            if tag_key == key:
+                return value
+        return None
+
+    def has_tag(self, key: str) -> bool:
+        return any(tag_key == key for tag_key, _ in self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the planner decided for one instance, and why.
+
+    `release_at` is set for SET_AUTO_RELEASE. `stop_first` marks a release of an instance that
+    must be stopped before it can be released; `wait_for_stop` one that is already stopping.
+    """
+
+    instance_id: str
+    region: str
+    action: Action
+    reason: str
+    release_at: datetime | None = None
+    stop_first: bool = False
+    wait_for_stop: bool = False
+    skipped: bool = False
+
+    @property
+    def changes(self) -> bool:
+        """Whether carrying out this decision changes the instance."""
+        return not self.skipped and self.action is not Action.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceResult:
+    """What happened to one instance in a run; one entry of the summary, one log line."""
+
+    instance_id: str
+    region: str
+    action: Action
+    outcome: Outcome
+    reason: str
+    error_code: str | None = None
+    request_id: str | None = None
+    release_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "instance_id": self.instance_id,
+            "region": self.region,
+            "action": self.action.value,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+        }
+        if self.release_at is not None:
+            entry["release_at"] = format_api_time(self.release_at)
+        if self.error_code is not None:
+            entry["error_code"] = self.error_code
+        if self.request_id is not None:
+            entry["request_id"] = self.request_id
+        return entry
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """The result a handler returns: data, not prose."""
+
+    function: Function
+    dry_run: bool
+    regions: tuple[str, ...]
+    trigger: str
+    results: list[InstanceResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for result in self.results if result.outcome is outcome)
+
+    @property
+    def failed(self) -> int:
+        return self.count(Outcome.FAILED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "function": self.function.value,
+            "dry_run": self.dry_run,
+            "trigger": self.trigger,
+            "regions": list(self.regions),
+            "counts": {outcome.value: self.count(outcome) for outcome in Outcome},
+            "instances": [result.to_dict() for result in self.results],
+            "notes": list(self.notes),
+        }
+
+
+def format_api_time(moment: datetime) -> str:
+    """The form ModifyInstanceAutoReleaseTime takes: UTC, whole minutes, `yyyy-MM-ddTHH:mm:00Z`."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")

@@ -1,0 +1,288 @@
+"""The decisions: pure functions from (instances, policy, now) to one Decision per instance.
+
+Nothing here reads the clock, the environment or the network, so every rule that keeps the wrong
+instance alive is testable as a table. The executor carries the decisions out; a dry run reports
+them unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError
+from ecs_lifecycle.model import POSTPAID, Action, Decision, Instance
+from ecs_lifecycle.settings import (
+    CancelRelease,
+    FromTag,
+    ReleaseAfter,
+    ReleaseAt,
+    Schedule,
+)
+from ecs_lifecycle.timeparse import (
+    ceil_to_minute,
+    floor_to_minute,
+    parse_duration,
+    parse_zoned_time,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# ModifyInstanceAutoReleaseTime accepts 30 minutes to 3 years ahead. The extra minute of margin
+# covers the time between planning and the call reaching ECS, and small clock skew.
+MIN_LEAD: Final = timedelta(minutes=30)
+LEAD_MARGIN: Final = timedelta(minutes=1)
+MAX_LEAD: Final = timedelta(days=3 * 365)
+CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The settings the decisions depend on."""
+
+    protect_tag: str = "protected"
+    auto_release_tag: str = "auto-release"
+    force: bool = False
+
+
+def protection_reason(instance: Instance, policy: Policy) -> str | None:
+    """Why this instance must be left alone by every function, or None."""
+    if not policy.protect_tag:
+        return None
+    value = instance.tag(policy.protect_tag)
+    if value is None or value.strip().lower() == "false":
+        return None
+    return f"carries the protect tag {policy.protect_tag}={value!r}"
+
+
+def _skip(instance: Instance, action: Action, reason: str) -> Decision:
+    return Decision(instance.instance_id, instance.region, action, reason, skipped=True)
+
+
+def _nothing_to_do(instance: Instance, reason: str) -> Decision:
+    return Decision(instance.instance_id, instance.region, Action.NONE, reason, skipped=True)
+
+
+def plan_stop(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
+    """Stop Running instances; leave the rest, each with its reason."""
+    decisions: list[Decision] = []
+    for instance in instances:
+        protected = protection_reason(instance, policy)
+        if protected:
+            decisions.append(_skip(instance, Action.STOP, protected))
+        elif instance.status == "Running":
+            decisions.append(
+                Decision(instance.instance_id, instance.region, Action.STOP, "is Running")
+            )
+        elif instance.status in ("Stopping", "Stopped"):
+            decisions.append(_nothing_to_do(instance, f"already stopped ({instance.status})"))
+        else:
+            decisions.append(
+                _skip(instance, Action.STOP, f"is {instance.status}; not stopped while it starts")
+            )
+    return decisions
+
+
+def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
+    """Release pay-as-you-go and spot instances that nothing protects."""
+    decisions: list[Decision] = []
+    for instance in instances:
+        reason = _release_refusal(instance, policy)
+        if reason:
+            decisions.append(_skip(instance, Action.RELEASE, reason))
+            continue
+        if instance.status == "Stopped":
+            decision = Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
+        elif instance.status == "Stopping":
+            decision = Decision(
+                instance.instance_id,
+                instance.region,
+                Action.RELEASE,
+                "is Stopping; released once Stopped",
+                wait_for_stop=True,
+            )
+        elif policy.force:
+            decision = Decision(
+                instance.instance_id,
+                instance.region,
+                Action.RELEASE,
+                "is Running; force releases it directly",
+            )
+        else:
+            decision = Decision(
+                instance.instance_id,
+                instance.region,
+                Action.RELEASE,
+                "is Running; stopped first, released once Stopped",
+                stop_first=True,
+            )
+        decisions.append(decision)
+    return decisions
+
+
+def _release_refusal(instance: Instance, policy: Policy) -> str | None:
+    protected = protection_reason(instance, policy)
+    if protected:
+        return protected
+    if instance.deletion_protection:
+        return "ECS deletion protection is on (this tool never turns it off)"
+    if instance.charge_type != POSTPAID:
+        return (
+            f"is a subscription ({instance.charge_type}) instance; only pay-as-you-go is released"
+        )
+    if instance.status in ("Pending", "Starting"):
+        return f"is {instance.status}; not released while it starts"
+    if instance.status not in ("Running", "Stopping", "Stopped"):
+        return f"is in an unknown state {instance.status!r}"
+    return None
+
+
+def earliest_release_time(now: datetime) -> datetime:
+    """The earliest minute ECS accepts for an auto-release time set now."""
+    return ceil_to_minute(now + MIN_LEAD + LEAD_MARGIN)
+
+
+def latest_release_time(now: datetime) -> datetime:
+    return floor_to_minute(now + MAX_LEAD)
+
+
+def resolve_manual_time(schedule: Schedule | None, now: datetime) -> datetime | None:
+    """The moment a manual `release_at`/`release_after` asks for, checked against the window.
+
+    A time in the past, or more than three years ahead, is refused before any ECS call; one
+    sooner than 30 minutes is clamped later, per instance, and reported as such.
+
+    Raises:
+        InvalidInputError: the time is in the past or too far ahead.
+    """
+    if isinstance(schedule, ReleaseAfter):
+        moment = now + schedule.duration
+        field = "release_after"
+    elif isinstance(schedule, ReleaseAt):
+        moment = schedule.moment
+        field = "release_at"
+    else:
+        return None
+    if moment <= now:
+        raise InvalidInputError(field, f"{moment.isoformat()} is in the past")
+    if moment > latest_release_time(now):
+        raise InvalidInputError(
+            field, f"{moment.isoformat()} is more than 3 years ahead; ECS refuses it"
+        )
+    return moment
+
+
+def plan_auto_release(
+    instances: Iterable[Instance], schedule: Schedule, policy: Policy, now: datetime
+) -> list[Decision]:
+    """Set or cancel each instance's auto-release time, as the schedule or its tag says."""
+    manual_time = resolve_manual_time(schedule, now)
+    decisions: list[Decision] = []
+    for instance in instances:
+        protected = protection_reason(instance, policy)
+        if protected:
+            decisions.append(_skip(instance, _intended(schedule), protected))
+        elif instance.charge_type != POSTPAID:
+            decisions.append(
+                _skip(
+                    instance,
+                    _intended(schedule),
+                    f"is a subscription ({instance.charge_type}) instance; it has no auto-release",
+                )
+            )
+        elif isinstance(schedule, CancelRelease):
+            decisions.append(_cancel(instance, "cancel requested"))
+        elif isinstance(schedule, FromTag):
+            decisions.append(_from_tag(instance, schedule, policy, now))
+        else:
+            assert manual_time is not None  # noqa: S101 - resolve_manual_time returned it for these
+            decisions.append(_set(instance, manual_time, now, "requested"))
+    return decisions
+
+
+def _intended(schedule: Schedule) -> Action:
+    return (
+        Action.CANCEL_AUTO_RELEASE
+        if isinstance(schedule, CancelRelease)
+        else Action.SET_AUTO_RELEASE
+    )
+
+
+def _cancel(instance: Instance, why: str) -> Decision:
+    if instance.auto_release_time is None:
+        return _nothing_to_do(instance, f"{why}; no auto-release time is set")
+    return Decision(instance.instance_id, instance.region, Action.CANCEL_AUTO_RELEASE, why)
+
+
+def _set(instance: Instance, wanted: datetime, now: datetime, why: str) -> Decision:
+    target = floor_to_minute(wanted)
+    earliest = earliest_release_time(now)
+    if target > latest_release_time(now):
+        return _skip(
+            instance, Action.SET_AUTO_RELEASE, f"{why} {_show(target)} is more than 3 years ahead"
+        )
+    reason = f"{why} {_show(target)}"
+    if target < earliest:
+        target = earliest
+        reason = f"{why} {_show(wanted)}, clamped to the earliest allowed minute {_show(target)}"
+    if (
+        instance.auto_release_time is not None
+        and floor_to_minute(instance.auto_release_time) == target
+    ):
+        return _nothing_to_do(instance, f"auto-release time is already {_show(target)}")
+    return Decision(
+        instance.instance_id, instance.region, Action.SET_AUTO_RELEASE, reason, release_at=target
+    )
+
+
+def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: datetime) -> Decision:
+    key = policy.auto_release_tag
+    value = instance.tag(key)
+    if value is None:
+        if schedule.cancel_when_missing:
+            return _cancel(instance, f"the {key} tag was removed")
+        return _nothing_to_do(instance, f"carries no {key} tag")
+    text = value.strip()
+    if text.lower() in CANCEL_WORDS:
+        return _cancel(instance, f"tag {key}={value!r} cancels auto-release")
+    moment = parse_zoned_time(text)
+    if moment is not None:
+        return _set(instance, moment, now, f"tag {key}={value!r} asks for")
+    duration = parse_duration(text)
+    if duration is not None:
+        if instance.creation_time is None:
+            return _skip(
+                instance,
+                Action.SET_AUTO_RELEASE,
+                f"tag {key}={value!r} is a lifetime, but the creation time is unknown",
+            )
+        return _set(
+            instance,
+            instance.creation_time + duration,
+            now,
+            f"tag {key}={value!r} (lifetime from creation) gives",
+        )
+    return _skip(
+        instance,
+        Action.SET_AUTO_RELEASE,
+        f"tag {key}={value!r} is neither a time with a zone, "
+        "a duration (90m, 8h, 3d, 2w, PT8H) nor never/off/none",
+    )
+
+
+def _show(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def check_blast_radius(decisions: Iterable[Decision], limit: int) -> int:
+    """Refuse a run that would change more than `limit` instances; return how many it changes.
+
+    Raises:
+        BlastRadiusExceededError: before any change is made.
+    """
+    changing = sum(1 for decision in decisions if decision.changes)
+    if changing > limit:
+        raise BlastRadiusExceededError(limit=limit, matched=changing)
+    return changing

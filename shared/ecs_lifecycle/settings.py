@@ -1,0 +1,316 @@
+"""Settings from the environment, run options from the event, and the request they make together.
+
+Every option has an environment setting that gives its default for a function (set in s.yaml);
+the event overrides it. Settings are parsed once, at the edge, into typed objects; a bad value
+raises an error that names the variable or the option, before any ECS call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+from ecs_lifecycle.errors import ConfigError, InvalidInputError, SelectorRequiredError
+from ecs_lifecycle.model import Function
+from ecs_lifecycle.selection import (
+    Selection,
+    TagSelector,
+    unique,
+    validate_instance_id,
+    validate_region,
+)
+from ecs_lifecycle.timeparse import parse_duration, parse_zoned_time
+
+StoppedMode = Literal["StopCharging", "KeepCharging"]
+MAX_INSTANCE_IDS: Final = 1000
+DEFAULT_MAX_INSTANCES: Final = 100
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One function's environment, typed. Tests build it directly."""
+
+    function: Function
+    regions: tuple[str, ...]
+    tags: TagSelector | None = None
+    dry_run: bool = False
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    force: bool = False
+    stopped_mode: StoppedMode = "StopCharging"
+    protect_tag: str = "protected"
+    auto_release_tag: str = "auto-release"
+    endpoint: str | None = None
+    protocol: Literal["http", "https"] = "https"
+    concurrency: int = 8
+    calls_per_second: float = 20.0
+    deadline_margin_seconds: float = 15.0
+    default_timeout_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls, function: Function, environ: Mapping[str, str]) -> Settings:
+        """Read every setting once.
+
+        Raises:
+            ConfigError: naming the variable that is missing or malformed.
+        """
+        env = _Env(environ)
+        regions_text = env.text("TARGET_REGIONS") or env.text("FC_REGION")
+        if not regions_text:
+            raise ConfigError(
+                "TARGET_REGIONS", "no region: set TARGET_REGIONS, or run where FC sets FC_REGION"
+            )
+        tags_text = env.text("TARGET_TAGS")
+        return cls(
+            function=function,
+            regions=parse_regions("TARGET_REGIONS", regions_text),
+            tags=TagSelector.parse("TARGET_TAGS", tags_text) if tags_text else None,
+            # Release destroys disks: it is a dry run unless someone says otherwise.
+            dry_run=env.flag("DRY_RUN", default=function is Function.RELEASE),
+            max_instances=env.integer("MAX_INSTANCES", DEFAULT_MAX_INSTANCES, minimum=0),
+            force=env.flag("FORCE", default=False),
+            stopped_mode=env.choice("STOPPED_MODE", ("StopCharging", "KeepCharging")),  # type: ignore[arg-type]
+            protect_tag=env.text("PROTECT_TAG") or "protected",
+            auto_release_tag=env.text("AUTO_RELEASE_TAG") or "auto-release",
+            endpoint=env.text("ECS_ENDPOINT") or None,
+            protocol=env.choice("ECS_PROTOCOL", ("https", "http")),  # type: ignore[arg-type]
+            concurrency=env.integer("ECS_CONCURRENCY", 8, minimum=1, maximum=64),
+            calls_per_second=float(
+                env.integer("ECS_CALLS_PER_SECOND", 20, minimum=1, maximum=1000)
+            ),
+            deadline_margin_seconds=float(env.integer("DEADLINE_MARGIN_SECONDS", 15, minimum=0)),
+        )
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str:
+        return self._environ.get(name, "").strip()
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        value = self.text(name).lower()
+        if not value:
+            return default
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ConfigError(name, f"{value!r} is not true or false")
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+        value = self.text(name)
+        if not value:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(name, f"{value!r} is not a whole number") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum else "")
+            raise ConfigError(name, f"{number} must be {bounds}")
+        return number
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name)
+        if not value:
+            return allowed[0]
+        if value not in allowed:
+            raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+
+def parse_regions(field: str, spec: str | list[str]) -> tuple[str, ...]:
+    items = spec.split(",") if isinstance(spec, str) else spec
+    regions = unique(validate_region(field, item.strip()) for item in items if item.strip())
+    if not regions:
+        raise InvalidInputError(field, "no region given")
+    return regions
+
+
+# --- run options: the manual event, or the JSON in a timer payload -----------------------------
+
+_InstanceIds = Annotated[list[str], Field(max_length=MAX_INSTANCE_IDS)]
+
+
+class _Options(BaseModel):
+    # extra="forbid": a typo such as `dryrun` must fail loudly, not fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    regions: str | list[str] | None = None
+    instance_ids: _InstanceIds | None = None
+    tags: str | dict[str, str] | None = None
+    dry_run: StrictBool | None = None
+    max_instances: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class StopOptions(_Options):
+    force: StrictBool | None = None
+    stopped_mode: StoppedMode | None = None
+
+
+class ReleaseOptions(_Options):
+    force: StrictBool | None = None
+    stopped_mode: StoppedMode | None = None
+
+
+class AutoReleaseOptions(_Options):
+    release_at: str | None = None
+    release_after: str | None = None
+    cancel: StrictBool | None = None
+
+
+OPTIONS_MODEL: Final[dict[Function, type[_Options]]] = {
+    Function.STOP: StopOptions,
+    Function.RELEASE: ReleaseOptions,
+    Function.AUTO_RELEASE: AutoReleaseOptions,
+}
+
+
+def parse_options(function: Function, raw: Mapping[str, Any]) -> _Options:
+    """Validate run options for `function`.
+
+    Raises:
+        InvalidInputError: naming the first bad option (unknown names included).
+    """
+    try:
+        return OPTIONS_MODEL[function].model_validate(dict(raw))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "event"
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(sorted(OPTIONS_MODEL[function].model_fields))
+            raise InvalidInputError(
+                field, f"unknown option for {function.value} (known: {known})"
+            ) from None
+        raise InvalidInputError(field, error["msg"]) from None
+
+
+# --- the request: settings + options, resolved ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAt:
+    """Set auto-release to this moment (manual `release_at`)."""
+
+    moment: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAfter:
+    """Set auto-release to now plus this duration (manual `release_after`)."""
+
+    duration: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRelease:
+    """Cancel auto-release (manual `cancel: true`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FromTag:
+    """Let each instance's auto-release tag decide (events and reconcile timers)."""
+
+    cancel_when_missing: bool = False
+
+
+Schedule = ReleaseAt | ReleaseAfter | CancelRelease | FromTag
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Everything a run needs to know about what it was asked to do."""
+
+    settings: Settings
+    selection: Selection
+    dry_run: bool
+    max_instances: int
+    force: bool
+    stopped_mode: StoppedMode
+    schedule: Schedule | None = None
+
+    @property
+    def function(self) -> Function:
+        return self.settings.function
+
+
+def build_request(settings: Settings, options: _Options | None) -> RunRequest:
+    """Merge `options` over `settings`; stop and release must end up with a selector.
+
+    Raises:
+        InvalidInputError: a malformed option value, or no selector for stop/release.
+    """
+    opts = options or OPTIONS_MODEL[settings.function]()
+    regions = (
+        parse_regions("regions", opts.regions) if opts.regions is not None else settings.regions
+    )
+    ids = None
+    if opts.instance_ids is not None:
+        if not opts.instance_ids:
+            raise InvalidInputError(
+                "instance_ids", "an empty list selects nothing; omit it instead"
+            )
+        ids = unique(validate_instance_id("instance_ids", value) for value in opts.instance_ids)
+    tags = TagSelector.parse("tags", opts.tags) if opts.tags is not None else settings.tags
+    selection = Selection(regions=regions, instance_ids=ids, tags=tags)
+    force = getattr(opts, "force", None)
+    stopped_mode = getattr(opts, "stopped_mode", None)
+    schedule = _schedule(opts) if isinstance(opts, AutoReleaseOptions) else None
+    if selection.is_empty and settings.function is not Function.AUTO_RELEASE:
+        raise SelectorRequiredError(settings.function.value)
+    if selection.is_empty and schedule is not None and not isinstance(schedule, FromTag):
+        raise InvalidInputError(
+            "instance_ids/tags", "a manual auto-release change needs instance_ids or tags"
+        )
+    return RunRequest(
+        settings=settings,
+        selection=selection,
+        dry_run=settings.dry_run if opts.dry_run is None else opts.dry_run,
+        max_instances=settings.max_instances if opts.max_instances is None else opts.max_instances,
+        force=settings.force if force is None else force,
+        stopped_mode=settings.stopped_mode if stopped_mode is None else stopped_mode,
+        schedule=schedule,
+    )
+
+
+def _schedule(opts: AutoReleaseOptions) -> Schedule:
+    given = [
+        name
+        for name in ("release_at", "release_after", "cancel")
+        if getattr(opts, name) is not None
+    ]
+    if len(given) > 1:
+        raise InvalidInputError(
+            given[1], f"give only one of release_at, release_after, cancel (got {', '.join(given)})"
+        )
+    if opts.release_at is not None:
+        moment = parse_zoned_time(opts.release_at)
+        if moment is None:
+            raise InvalidInputError(
+                "release_at",
+                f"{opts.release_at!r} is not an ISO-8601 time with a zone "
+                "(e.g. 2026-12-01T18:00:00+08:00)",
+            )
+        return ReleaseAt(moment)
+    if opts.release_after is not None:
+        duration = parse_duration(opts.release_after)
+        if duration is None:
+            raise InvalidInputError(
+                "release_after",
+                f"{opts.release_after!r} is not a duration such as 90m, 8h, 3d, 2w or PT8H",
+            )
+        return ReleaseAfter(duration)
+    if opts.cancel is not None:
+        if not opts.cancel:
+            raise InvalidInputError(
+                "cancel", "only `cancel: true` means anything; omit it otherwise"
+            )
+        return CancelRelease()
+    return FromTag()
