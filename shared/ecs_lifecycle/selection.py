@@ -23,7 +23,7 @@ _RESERVED_TAG_PREFIXES: Final = ("aliyun", "acs:")
 
 
 def validate_instance_id(field: str, value: str) -> str:
-    if not _INSTANCE_ID.match(value):
+    if not _INSTANCE_ID.fullmatch(value):
         raise InvalidInputError(
             field, f"{value!r} is not an ECS instance id (i- and letters/digits)"
         )
@@ -31,13 +31,13 @@ def validate_instance_id(field: str, value: str) -> str:
 
 
 def validate_region(field: str, value: str) -> str:
-    if not _REGION.match(value):
+    if not _REGION.fullmatch(value):
         raise InvalidInputError(field, f"{value!r} is not a region id such as cn-hangzhou")
     return value
 
 
 def validate_tag_text(field: str, what: str, value: str) -> str:
-    if not _TAG_TEXT.match(value):
+    if not _TAG_TEXT.fullmatch(value):
         raise InvalidInputError(
             field, f"tag {what} {value!r} must be 1-128 printable characters, no control characters"
         )
@@ -69,6 +69,7 @@ class TagSelector:
         Raises:
             InvalidInputError: an empty selector, a malformed pair, or a key given twice.
         """
+        # The k=v,k2=v2 form is trimmed around each pair; an event's object is taken exactly.
         pairs = _split_pairs(field, spec) if isinstance(spec, str) else list(spec.items())
         if not pairs:
             raise InvalidInputError(field, "an empty tag selector would match everything; give k=v")
@@ -79,13 +80,13 @@ class TagSelector:
         for raw_key, raw_value in pairs:
             if not isinstance(raw_key, str) or not isinstance(raw_value, str):
                 raise InvalidInputError(field, "tag keys and values must be strings")
-            key = validate_tag_text(field, "key", raw_key.strip())
+            key = validate_tag_text(field, "key", raw_key)
             if key.lower().startswith(_RESERVED_TAG_PREFIXES):
                 raise InvalidInputError(field, f"tag key {key!r} uses a reserved prefix")
             if key in seen:
                 raise InvalidInputError(field, f"tag key {key!r} is given twice")
             seen.add(key)
-            value = raw_value.strip()
+            value = raw_value
             conditions.append(
                 (key, None if value == ANY_VALUE else validate_tag_text(field, "value", value))
             )
@@ -102,7 +103,7 @@ def _split_pairs(field: str, text: str) -> list[tuple[str, str]]:
             raise InvalidInputError(
                 field, f"{item.strip()!r} is not key=value (use key=* for any value)"
             )
-        pairs.append((key, value))
+        pairs.append((key.strip(), value.strip()))
     return pairs
 
 

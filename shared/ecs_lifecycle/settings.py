@@ -66,10 +66,15 @@ class Settings:
                 "TARGET_REGIONS", "no region: set TARGET_REGIONS, or run where FC sets FC_REGION"
             )
         tags_text = env.text("TARGET_TAGS")
+        try:
+            regions = parse_regions("TARGET_REGIONS", regions_text)
+            tags = TagSelector.parse("TARGET_TAGS", tags_text) if tags_text else None
+        except InvalidInputError as bad:
+            raise ConfigError(bad.field, bad.problem) from None
         return cls(
             function=function,
-            regions=parse_regions("TARGET_REGIONS", regions_text),
-            tags=TagSelector.parse("TARGET_TAGS", tags_text) if tags_text else None,
+            regions=regions,
+            tags=tags,
             # Release destroys disks: it is a dry run unless someone says otherwise.
             dry_run=env.flag("DRY_RUN", default=function is Function.RELEASE),
             max_instances=env.integer("MAX_INSTANCES", DEFAULT_MAX_INSTANCES, minimum=0),

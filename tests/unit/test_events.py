@@ -1,0 +1,185 @@
+"""Telling events apart and parsing them; the shared samples, and hostile bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ecs_lifecycle.errors import InvalidInputError
+from ecs_lifecycle.events import (
+    IgnoredInvocation,
+    ManualInvocation,
+    StateChangeInvocation,
+    TagChangeInvocation,
+    TimerInvocation,
+    parse_event,
+)
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "events"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def sample_json(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(sample(name))
+    return document
+
+
+def test_timer_with_json_payload_carries_options() -> None:
+    invocation = parse_event(sample("timer-nightly-release.json"))
+    assert isinstance(invocation, TimerInvocation)
+    assert invocation.options == {"tags": {"env": "dev"}, "dry_run": False}
+
+
+def test_timer_with_empty_payload_has_no_options() -> None:
+    invocation = parse_event(sample("timer-empty-payload.json"))
+    assert isinstance(invocation, TimerInvocation)
+    assert invocation.options is None
+
+
+def test_manual_event_is_options() -> None:
+    invocation = parse_event(sample("manual-stop-ids.json"))
+    assert isinstance(invocation, ManualInvocation)
+    assert invocation.options["instance_ids"] == ["i-bp1dev000000000001", "i-bp1dev000000000002"]
+
+
+def test_empty_bytes_are_an_empty_manual_event() -> None:
+    assert parse_event(b"") == ManualInvocation(options={})
+
+
+def test_tag_event_names_instances_and_region() -> None:
+    invocation = parse_event(sample("eventbridge-ecs-tagresources.json"))
+    assert isinstance(invocation, TagChangeInvocation)
+    assert invocation.instance_ids == ("i-bp1dev000000000001",)
+    assert invocation.region == "cn-hangzhou"
+    assert invocation.removed_keys == ()
+
+
+def test_untag_event_knows_which_keys_were_removed() -> None:
+    invocation = parse_event(sample("eventbridge-ecs-untagresources.json"))
+    assert isinstance(invocation, TagChangeInvocation)
+    assert invocation.removed_keys == ("auto-release",)
+
+
+def test_state_change_event() -> None:
+    invocation = parse_event(sample("eventbridge-ecs-instance-statechange.json"))
+    assert isinstance(invocation, StateChangeInvocation)
+    assert (invocation.instance_id, invocation.state) == ("i-bp1dev000000000003", "Running")
+
+
+def test_state_change_with_nested_content_and_id_only_in_subject() -> None:
+    event = sample_json("eventbridge-ecs-instance-statechange.json")
+    event["data"] = {"content": {"state": "Stopped"}}
+    invocation = parse_event(json.dumps(event))
+    assert isinstance(invocation, StateChangeInvocation)
+    assert (invocation.instance_id, invocation.state) == ("i-bp1dev000000000003", "Stopped")
+
+
+def test_failed_api_call_events_are_ignored() -> None:
+    event = sample_json("eventbridge-ecs-tagresources.json")
+    event["data"]["errorCode"] = "Forbidden.RAM"
+    invocation = parse_event(json.dumps(event))
+    assert isinstance(invocation, IgnoredInvocation)
+    assert "Forbidden.RAM" in invocation.reason
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"ResourceId": ["i-bp1dev000000000009"], "Tag": [{"Key": "auto-release", "Value": "8h"}]},
+        {"ResourceId": '["i-bp1dev000000000009"]'},
+        {"ResourceId.1": "i-bp1dev000000000009"},
+    ],
+)
+def test_instance_ids_in_any_request_parameter_shape(parameters: dict[str, Any]) -> None:
+    event = sample_json("eventbridge-ecs-tagresources.json")
+    event["subject"] = ""
+    event["data"]["referencedResources"] = {}
+    event["data"]["requestParameters"] = parameters
+    invocation = parse_event(json.dumps(event))
+    assert isinstance(invocation, TagChangeInvocation)
+    assert invocation.instance_ids == ("i-bp1dev000000000009",)
+
+
+def test_tag_call_on_a_disk_is_ignored() -> None:
+    event = sample_json("eventbridge-ecs-tagresources.json")
+    event["data"]["requestParameters"]["ResourceType"] = "disk"
+    assert isinstance(parse_event(json.dumps(event)), IgnoredInvocation)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"\xff\xfe", "event"),
+        (b"{not json", "event"),
+        (b"[1, 2]", "event"),
+        (b'"text"', "event"),
+        (b'{"triggerTime": "x", "triggerName": "t", "payload": "[1]"}', "timer payload"),
+        (b'{"triggerTime": "x", "triggerName": "t", "payload": 5}', "timer event"),
+        (
+            b'{"specversion": "1.0", "source": "acs.oss", "id": "1", "type": "oss:Put"}',
+            "EventBridge event type",
+        ),
+    ],
+)
+def test_bad_events_are_refused_naming_the_problem(raw: bytes, field: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        parse_event(raw)
+    assert refused.value.field.startswith(field)
+
+
+def test_unhandled_api_call_is_refused() -> None:
+    event = sample_json("eventbridge-ecs-tagresources.json")
+    event["data"]["eventName"] = "DeleteDisk"
+    with pytest.raises(InvalidInputError, match="DeleteDisk"):
+        parse_event(json.dumps(event))
+
+
+def test_odd_instance_id_in_an_event_is_refused() -> None:
+    event = sample_json("eventbridge-ecs-instance-statechange.json")
+    event["data"]["resourceId"] = "i-abc; DROP TABLE"
+    with pytest.raises(InvalidInputError, match="not an ECS instance id"):
+        parse_event(json.dumps(event))
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_are_refused_cleanly(raw: bytes) -> None:
+    try:
+        parse_event(raw)
+    except InvalidInputError as refusal:
+        assert refusal.field
+        assert refusal.problem
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.fixed_dictionaries(
+        {"id": st.text(max_size=10), "source": st.just("acs.ecs"), "specversion": st.just("1.0")},
+        optional={
+            "type": st.sampled_from(["ecs:Instance:StateChange", "ecs:ActionTrail:ApiCall", "x"]),
+            "subject": JSON_VALUES,
+            "data": JSON_VALUES,
+            "aliyunregionid": JSON_VALUES,
+        },
+    )
+)
+def test_any_cloud_event_shape_parses_or_is_refused_cleanly(event: dict[str, Any]) -> None:
+    try:
+        parse_event(json.dumps(event))
+    except InvalidInputError as refusal:
+        assert refusal.problem
