@@ -1,0 +1,157 @@
+"""Faults on demand: latency, throttling, 5xx, dropped connections, non-JSON bodies.
+
+A :class:`FaultRule` says, for one operation (or ``"*"``), how often each fault happens. For
+every request the injector draws one number from a random stream seeded with
+``(seed, operation)``, so the same seed and the same sequence of calls to an operation give the
+same faults, even when other operations are called in between.
+
+Most faults are decided *before* the operation acts: the call has no effect, exactly like a
+throttled or failed real call. ``drop_after_effect_rate`` is the exception: the operation is
+applied, then the connection is closed without an answer - the case idempotency tests need
+(the client cannot know whether its change happened).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+# Default HTTP status for each throttling code (reference sections 2.2 and 15).
+THROTTLE_STATUS: Final[dict[str, int]] = {
+    "Throttling": 400,
+    "Throttling.User": 400,
+    "Throttling.Api": 400,
+    "Throttling.Resource": 429,
+}
+
+
+class FaultKind(Enum):
+    THROTTLE = "throttle"
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal-error"
+    DROP = "drop"
+    NON_JSON = "non-json"
+    DROP_AFTER_EFFECT = "drop-after-effect"
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """How often each fault hits one operation (``"*"`` = every operation).
+
+    Rates are probabilities per request and must add up to at most 1. ``latency`` (seconds) is
+    a real sleep in the request thread, applied to every matching request; the server is
+    threaded, so concurrent requests each see it instead of queueing behind each other.
+    """
+
+    operation: str = "*"
+    throttle_rate: float = 0.0
+    throttle_code: str = "Throttling.User"
+    throttle_status: int | None = None
+    retry_after_ms: int | None = None
+    unavailable_rate: float = 0.0
+    internal_error_rate: float = 0.0
+    drop_rate: float = 0.0
+    non_json_rate: float = 0.0
+    drop_after_effect_rate: float = 0.0
+    latency: float = 0.0
+
+    def __post_init__(self) -> None:
+        rates = self._rates()
+        if any(rate < 0 or rate > 1 for _, rate in rates):
+            raise ValueError("fault rates are probabilities between 0 and 1")
+        if sum(rate for _, rate in rates) > 1 + 1e-9:
+            raise ValueError("fault rates of one rule must add up to at most 1")
+        if self.latency < 0:
+            raise ValueError("latency cannot be negative")
+        if not self.throttle_code.startswith("Throttling"):
+            raise ValueError("throttle_code must be one of the Throttling* codes")
+
+    def _rates(self) -> list[tuple[FaultKind, float]]:
+        return [
+            (FaultKind.THROTTLE, self.throttle_rate),
+            (FaultKind.UNAVAILABLE, self.unavailable_rate),
+            (FaultKind.INTERNAL_ERROR, self.internal_error_rate),
+            (FaultKind.DROP, self.drop_rate),
+            (FaultKind.NON_JSON, self.non_json_rate),
+            (FaultKind.DROP_AFTER_EFFECT, self.drop_after_effect_rate),
+        ]
+
+    def matches(self, operation: str) -> bool:
+        return self.operation in ("*", operation)
+
+    def pick(self, draw: float) -> FaultKind | None:
+        threshold = 0.0
+        for kind, rate in self._rates():
+            threshold += rate
+            if draw < threshold:
+                return kind
+        return None
+
+    @property
+    def status_for_throttle(self) -> int:
+        return self.throttle_status or THROTTLE_STATUS.get(self.throttle_code, 400)
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    rule: FaultRule | None
+    kind: FaultKind | None
+
+    @property
+    def latency(self) -> float:
+        return self.rule.latency if self.rule else 0.0
+
+
+NO_FAULT: Final = FaultDecision(rule=None, kind=None)
+
+
+class FaultInjector:
+    """Decides, reproducibly, which fault (if any) hits each request."""
+
+    def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
+        self._rules = list(rules or [])
+        self._seed = seed
+        self._streams: dict[str, random.Random] = {}
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def decide(self, operation: str) -> FaultDecision:
+        """The fault for this request: the first rule naming the operation (or ``*``) applies."""
+        rule = next((rule for rule in self._rules if rule.matches(operation)), None)
+        if rule is None:
+            return NO_FAULT
+        with self._lock:
+            stream = self._streams.get(operation)
+            if stream is None:
+                stream = random.Random(f"{self._seed}:{operation}")
+                self._streams[operation] = stream
+            kind = rule.pick(stream.random())
+            if kind is not None:
+                self.counts[kind.value] += 1
+                self.counts[f"{operation}:{kind.value}"] += 1
+        return FaultDecision(rule=rule, kind=kind)
+
+
+@dataclass
+class InstanceFailure:
+    """A deterministic failure of one resource for one operation (``times`` None = always)."""
+
+    resource_id: str
+    operation: str
+    code: str
+    status: int
+    message: str
+    times: int | None = None
+
+    def consume(self) -> bool:
+        """True if the failure applies to this call (and counts it down)."""
+        if self.times is None:
+            return True
+        if self.times <= 0:
+            return False
+        self.times -= 1
+        return True

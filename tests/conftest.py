@@ -1,0 +1,53 @@
+"""Shared test setup.
+
+alibabacloud-credentials reads ALIBABA_CLOUD_* variables once, when it is first imported, so the
+default chain's credentials are set here, before any test module imports the SDK: the
+emulator's obviously fake key. A developer's real keys, CLI profile or the ECS metadata service
+can never be picked up by a test.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "emulator-ak",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "emulator-secret-not-real",
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
+    }
+)
+for _name in (
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "ALIBABA_CLOUD_PROFILE",
+    "ALIBABA_CLOUD_CREDENTIALS_FILE",
+):
+    os.environ.pop(_name, None)
+
+# These imports come after the environment is set, on purpose (see the module docstring).
+import pytest  # noqa: E402
+
+from ecs_emulator import EmulatorCredentials  # noqa: E402
+
+pytest_plugins = ["ecs_emulator.pytest_plugin"]
+
+_FAKE_KEYS = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": EmulatorCredentials.default().access_key_id,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": EmulatorCredentials.default().access_key_secret,
+}
+
+
+@pytest.fixture(autouse=True)
+def _credential_hygiene(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test: no metadata service, no CLI profile, and no real access key in the env.
+
+    Keys other than the emulator's obviously fake ones (set above) are removed, so a test can
+    never sign a request with a developer's real credentials.
+    """
+    monkeypatch.setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    monkeypatch.setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+    for name, fake in _FAKE_KEYS.items():
+        if os.environ.get(name) not in (None, fake):
+            monkeypatch.delenv(name)
