@@ -63,7 +63,7 @@ class Services:
     clock: Clock
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
-    poll_interval: float = 5.0
+    poll_interval: float | None = None  # None: the ECS_POLL_SECONDS setting
 
 
 def default_services() -> Services:
@@ -184,7 +184,7 @@ def _run(
             stopped_mode=request.stopped_mode,
             idempotency_seed=_idempotency_seed(request.function, event),
             concurrency=request.settings.concurrency,
-            poll_interval=services.poll_interval,
+            poll_interval=services.poll_interval or request.settings.poll_seconds,
         ),
     )
     summary.results.extend(results)

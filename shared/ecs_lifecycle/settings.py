@@ -50,6 +50,7 @@ class Settings:
     concurrency: int = 8
     calls_per_second: float = 20.0
     deadline_margin_seconds: float = 15.0
+    poll_seconds: float = 5.0
     default_timeout_seconds: float = 900.0
 
     @classmethod
@@ -89,6 +90,7 @@ class Settings:
                 env.integer("ECS_CALLS_PER_SECOND", 20, minimum=1, maximum=1000)
             ),
             deadline_margin_seconds=float(env.integer("DEADLINE_MARGIN_SECONDS", 15, minimum=0)),
+            poll_seconds=float(env.integer("ECS_POLL_SECONDS", 5, minimum=1, maximum=60)),
         )
 
 

@@ -1,0 +1,234 @@
+"""`make demo`: the three functions at work on a small demo fleet, through local invoke.
+
+The emulator runs in this process on the real clock (instances stop in two seconds); each step
+runs `ecs-lifecycle invoke` in a child process, exactly as a person would, with the shared sample
+events. What every function decided, and why, is printed as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from ecs_emulator.auth import EmulatorCredentials
+from ecs_emulator.clock import SystemClock
+from ecs_emulator.emulator import EcsEmulator
+
+SAMPLES: Final = Path(__file__).resolve().parents[3] / "shared" / "events"
+HANGZHOU: Final = "cn-hangzhou"
+SHANGHAI: Final = "cn-shanghai"
+
+
+def _dev(number: int) -> str:
+    """Demo ids match the ids in the shared sample events."""
+    return f"i-bp1dev{number:012d}"
+
+
+def seed_fleet(emulator: EcsEmulator) -> None:
+    now = emulator.clock.now()
+    add = emulator.add_instance
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(1),
+        status="Running",
+        tags={"env": "dev", "auto-release": "72h"},
+        name="dev-api",
+        creation_time=now - timedelta(hours=2),
+    )
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(2),
+        status="Running",
+        tags={"env": "dev"},
+        name="dev-worker",
+        auto_release_time=now + timedelta(days=2),
+    )
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(3),
+        status="Running",
+        name="dev-db",
+        tags={"env": "dev", "auto-release": "2026-12-24T18:00:00+08:00"},
+    )
+    add(region=HANGZHOU, instance_id=_dev(4), status="Stopped", tags={"env": "dev"}, name="dev-old")
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(5),
+        status="Stopped",
+        tags={"env": "dev", "protected": "true"},
+        name="dev-keep",
+    )
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(6),
+        status="Stopped",
+        tags={"env": "dev"},
+        name="dev-guarded",
+        deletion_protection=True,
+    )
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(7),
+        status="Running",
+        tags={"env": "dev"},
+        name="dev-prepaid",
+        charge_type="PrePaid",
+    )
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(8),
+        status="Running",
+        tags={"env": "dev", "auto-release": "soonish"},
+        name="dev-typo",
+    )
+    add(region=SHANGHAI, instance_id=_dev(9), status="Stopped", tags={"env": "dev"}, name="dev-sh")
+    add(
+        region=HANGZHOU,
+        instance_id="i-bp1prod00000000001",
+        status="Running",
+        tags={"env": "prod"},
+        name="prod-api",
+    )
+
+
+STEPS: Final = [
+    ("stop", "manual-stop-ids.json", "An operator stops two dev instances by id"),
+    (
+        "auto-release",
+        "eventbridge-ecs-tagresources.json",
+        "Someone tags i-...001 auto-release=72h: EventBridge calls auto-release",
+    ),
+    (
+        "auto-release",
+        "eventbridge-ecs-untagresources.json",
+        "Someone removes the auto-release tag from i-...002: its auto-release is cancelled",
+    ),
+    (
+        "auto-release",
+        "eventbridge-ecs-instance-statechange.json",
+        "i-...003 starts: its tag (a time with a zone) is applied",
+    ),
+    (
+        "auto-release",
+        "timer-empty-payload.json",
+        "The hourly reconcile timer: every instance carrying the auto-release tag",
+    ),
+    (
+        "release",
+        "manual-release-dry-run.json",
+        "A dry run of the release, in two regions: nothing changes",
+    ),
+    ("release", "timer-nightly-release.json", "The nightly timer releases the dev fleet for real"),
+]
+
+
+def _fleet_table(emulator: EcsEmulator) -> str:
+    rows = [("instance", "region", "name", "status", "charge", "auto-release", "tags")]
+    for view in sorted(emulator.instances(), key=lambda v: v.instance_id):
+        release = (
+            view.auto_release_time.strftime("%Y-%m-%dT%H:%MZ") if view.auto_release_time else "-"
+        )
+        tags = ",".join(f"{k}={v}" for k, v in sorted(view.tags.items()))
+        protection = " (deletion protection)" if view.deletion_protection else ""
+        rows.append(
+            (
+                view.instance_id,
+                view.region,
+                view.name,
+                view.status,
+                view.charge_type + protection,
+                release,
+                tags,
+            )
+        )
+    return _table(rows)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _invoke(
+    function: str, event_file: Path, env: dict[str, str]
+) -> tuple[int, dict[str, Any] | None, str]:
+    completed = subprocess.run(  # noqa: S603 - our own CLI, with our own arguments
+        [sys.executable, "-m", "ecs_lifecycle.cli", "invoke", function, "--event", str(event_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    summary = json.loads(completed.stdout) if completed.stdout.strip() else None
+    problems = [line for line in completed.stderr.splitlines() if not line.startswith("{")]
+    return completed.returncode, summary, "\n".join(problems)
+
+
+def _show(out: list[str], summary: dict[str, Any]) -> None:
+    rows = [("instance", "action", "outcome", "reason")]
+    rows += [
+        (e["instance_id"], e["action"], e["outcome"], e["reason"]) for e in summary["instances"]
+    ]
+    if len(rows) > 1:
+        out.append(_table(rows))
+    out.extend(f"note: {note}" for note in summary.get("notes", []))
+    counts = ", ".join(f"{name} {count}" for name, count in summary["counts"].items() if count)
+    out.append(f"=> {counts or 'nothing to do'}{' (dry run)' if summary['dry_run'] else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    del argv
+    credentials = EmulatorCredentials.default()
+    emulator = EcsEmulator(credentials=credentials, clock=SystemClock(), stop_delay=2.0).start()
+    try:
+        seed_fleet(emulator)
+        env = {
+            **os.environ,
+            "FC_REGION": HANGZHOU,
+            "ECS_ENDPOINT": emulator.endpoint,
+            "ECS_PROTOCOL": "http",
+            "ECS_POLL_SECONDS": "1",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": credentials.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": credentials.access_key_secret,
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+            "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
+        }
+        env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+        out = [
+            f"ECS emulator at http://{emulator.endpoint}"
+            " (fake credentials; nothing real is touched)",
+            "",
+            "The demo fleet:",
+            _fleet_table(emulator),
+        ]
+        for number, (function, event_name, story) in enumerate(STEPS, start=1):
+            out += [
+                "",
+                f"[{number}] {story}",
+                f"    $ ecs-lifecycle invoke {function} --event shared/events/{event_name}",
+            ]
+            code, summary, problems = _invoke(function, SAMPLES / event_name, env)
+            if summary is not None:
+                _show(out, summary)
+            if problems:
+                out.append(problems)
+            out.append(f"(exit code {code})")
+        out += ["", "The fleet afterwards:", _fleet_table(emulator)]
+        released = ", ".join(sorted(emulator.released_ids)) or "none"
+        out += ["", f"Released: {released}"]
+        print("\n".join(out))  # noqa: T201 - the demo's output is for a person
+    finally:
+        emulator.stop()
+    return 0
