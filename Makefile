@@ -30,6 +30,11 @@ unit: install
 
 test: lint typecheck unit
 
+# Function Compute code packages for s.yaml: build/<function>/ and build/<function>.zip. Needs only
+# python3 with pip (s.yaml's pre-deploy hook runs the same script); dependencies are cached.
+build:
+	$(PYTHON) tools/build_packages.py
+
 demo: install
 	$(VENV)/bin/ecs-lifecycle demo
 
