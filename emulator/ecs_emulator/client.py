@@ -22,11 +22,13 @@ def make_sdk_client(
     connect_timeout_ms: int = 1000,
     read_timeout_ms: int = 3000,
     signature_algorithm: str | None = None,
+    retry_options: Any = None,  # darabonba's untyped RetryOptions
 ) -> Any:  # the SDK is untyped
     """An ``alibabacloud_ecs20140526`` client for ``emulator`` (plain HTTP, short timeouts).
 
     ``credentials`` defaults to the ones the emulator accepts. The SDK's own retries are off
-    (its 0.4.x default), so every fault reaches the caller at once.
+    (its 0.4.x default), so every fault reaches the caller at once, unless ``retry_options``
+    (a ``darabonba.policy.retry.RetryOptions``) is given.
     """
     from alibabacloud_ecs20140526.client import Client  # noqa: PLC0415 - optional import
     from alibabacloud_tea_openapi.models import Config  # noqa: PLC0415 - optional import
@@ -41,6 +43,7 @@ def make_sdk_client(
         region_id=region,
         connect_timeout=connect_timeout_ms,
         read_timeout=read_timeout_ms,
+        retry_options=retry_options,
     )
     if signature_algorithm is not None:
         config.signature_algorithm = signature_algorithm
