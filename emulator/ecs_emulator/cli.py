@@ -1,0 +1,205 @@
+"""The standalone emulator: ``python -m ecs_emulator`` (or ``ecs-lifecycle emulator``).
+
+It loads a fleet from a file or generates one, prints the endpoint and the environment a client
+needs, a short table of the fleet, then serves until Ctrl-C or SIGTERM. ``--list`` prints the
+fleet and exits without serving. The standalone server runs on real time by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from types import FrameType
+from typing import Final, TextIO
+
+from ecs_emulator.auth import EmulatorCredentials
+from ecs_emulator.clock import Clock, FakeClock, SystemClock
+from ecs_emulator.emulator import EcsEmulator
+from ecs_emulator.faults import FaultRule
+from ecs_emulator.fleet import FleetSpec, InstanceSpec, generate_fleet, load_fleet_file
+from ecs_emulator.model import InstanceView
+
+DEFAULT_COUNT: Final = 20
+TABLE_ROWS: Final = 25
+
+
+def _tag_mix(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    mix: dict[str, tuple[str, ...]] = {}
+    for item in values:
+        key, sep, choices = item.partition("=")
+        if not sep or not key or not choices:
+            raise argparse.ArgumentTypeError(f"--tag wants KEY=VALUE[,VALUE...], got {item!r}")
+        mix[key] = tuple(choice for choice in choices.split(",") if choice)
+    return mix
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ecs_emulator",
+        description="A local ECS 2014-05-26 API for the Alibaba SDK (plain HTTP on loopback).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
+    fleet = parser.add_argument_group("fleet (a file, or a generated mix)")
+    fleet.add_argument(
+        "--fleet", metavar="FILE", help="JSON list of instances (see ecs_emulator.fleet)"
+    )
+    fleet.add_argument(
+        "--count", type=int, default=None, help=f"instances to generate (default {DEFAULT_COUNT})"
+    )
+    fleet.add_argument("--regions", default="cn-hangzhou", help="comma-separated regions")
+    fleet.add_argument("--seed", type=int, default=0, help="seed for the fleet, ids and faults")
+    fleet.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a tag key and the values drawn for it (repeatable; default env and team)",
+    )
+    fleet.add_argument("--running-share", type=_share, default=0.5)
+    fleet.add_argument("--pending-share", type=_share, default=0.0)
+    fleet.add_argument("--prepaid-share", type=_share, default=0.0)
+    fleet.add_argument("--spot-share", type=_share, default=0.0)
+    fleet.add_argument("--deletion-protected-share", type=_share, default=0.0)
+    fleet.add_argument(
+        "--protected-share", type=_share, default=0.0, help="share carrying --protect-tag=true"
+    )
+    fleet.add_argument("--protect-tag", default="protected")
+    fleet.add_argument("--data-disks", type=int, default=0, help="data disks per instance")
+    behaviour = parser.add_argument_group("behaviour")
+    behaviour.add_argument("--stop-delay", type=float, default=30.0, help="seconds Stopping lasts")
+    behaviour.add_argument(
+        "--snapshot-duration", type=float, default=60.0, help="seconds a snapshot takes"
+    )
+    behaviour.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
+    behaviour.add_argument("--throttle-rate", type=_share, default=0.0)
+    behaviour.add_argument("--unavailable-rate", type=_share, default=0.0)
+    behaviour.add_argument("--drop-rate", type=_share, default=0.0)
+    behaviour.add_argument(
+        "--fake-clock",
+        action="store_true",
+        help="start a fake clock at 2026-11-26T06:00Z that never moves (default: real time)",
+    )
+    behaviour.add_argument("--sts", action="store_true", help="require the fake STS token too")
+    parser.add_argument(
+        "--list", action="store_true", help="print the fleet and exit, without serving"
+    )
+    return parser
+
+
+def fleet_from_options(options: argparse.Namespace) -> list[InstanceSpec]:
+    if options.fleet:
+        return load_fleet_file(options.fleet)
+    regions = tuple(r.strip() for r in options.regions.split(",") if r.strip())
+    default_mix = FleetSpec(count=0).tag_mix
+    spec = FleetSpec(
+        count=DEFAULT_COUNT if options.count is None else options.count,
+        regions=regions,
+        seed=options.seed,
+        running_share=options.running_share,
+        pending_share=options.pending_share,
+        prepaid_share=options.prepaid_share,
+        spot_share=options.spot_share,
+        deletion_protected_share=options.deletion_protected_share,
+        protected_share=options.protected_share,
+        protect_tag=options.protect_tag,
+        data_disks=options.data_disks,
+        tag_mix=_tag_mix(options.tag) if options.tag else default_mix,
+    )
+    return generate_fleet(spec)
+
+
+def write_fleet_table(
+    instances: Sequence[InstanceView], out: TextIO, rows: int = TABLE_ROWS
+) -> None:
+    """A summary by region and status, then the first ``rows`` instances."""
+    summary = Counter((i.region, i.status, i.charge_type) for i in instances)
+    out.write(f"{len(instances)} instances\n")
+    for (region, status, charge), count in sorted(summary.items()):
+        out.write(f"  {region:<16} {status:<9} {charge:<9} {count:>6}\n")
+    header = f"{'INSTANCE':<24} {'REGION':<16} {'STATUS':<9} {'CHARGE':<9} {'DELPROT':<7} TAGS\n"
+    out.write("\n" + header)
+    for instance in instances[:rows]:
+        tags = ",".join(f"{k}={v}" for k, v in sorted(instance.tags.items())) or "-"
+        protection = "yes" if instance.deletion_protection else "no"
+        out.write(
+            f"{instance.instance_id:<24} {instance.region:<16} {instance.status:<9} "
+            f"{instance.charge_type:<9} {protection:<7} {tags}\n"
+        )
+    if len(instances) > rows:
+        out.write(f"... and {len(instances) - rows} more\n")
+
+
+def environment_lines(emulator: EcsEmulator) -> list[str]:
+    """What a client needs in its environment to use this emulator (all values are fake)."""
+    credentials = emulator.credentials
+    lines = [
+        f"ECS_ENDPOINT={emulator.endpoint}",
+        "ECS_PROTOCOL=http",
+        f"ALIBABA_CLOUD_ACCESS_KEY_ID={credentials.access_key_id}",
+        f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={credentials.access_key_secret}",
+    ]
+    if credentials.security_token:
+        lines.append(f"ALIBABA_CLOUD_SECURITY_TOKEN={credentials.security_token}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        fleet = fleet_from_options(options)
+    except (OSError, TypeError, ValueError) as error:
+        sys.stderr.write(f"error: cannot build the fleet: {error}\n")
+        return 2
+    clock: Clock = FakeClock() if options.fake_clock else SystemClock()
+    credentials = (
+        EmulatorCredentials.default_sts() if options.sts else EmulatorCredentials.default()
+    )
+    emulator = EcsEmulator(
+        credentials=credentials,
+        clock=clock,
+        stop_delay=options.stop_delay,
+        snapshot_duration=options.snapshot_duration,
+        seed=options.seed,
+        host=options.host,
+        port=options.port,
+    )
+    instances = emulator.add_fleet(fleet)
+    if options.list:
+        write_fleet_table(instances, out, rows=len(instances))
+        return 0
+    rule = FaultRule(
+        latency=options.latency_ms / 1000,
+        throttle_rate=options.throttle_rate,
+        unavailable_rate=options.unavailable_rate,
+        drop_rate=options.drop_rate,
+    )
+    emulator.set_faults([rule], seed=options.seed)
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with emulator:
+        out.write(f"ECS emulator listening on http://{emulator.endpoint}/ (Ctrl-C to stop)\n\n")
+        out.write("\n".join(environment_lines(emulator)) + "\n\n")
+        write_fleet_table(emulator.instances(), out)
+        out.flush()
+        while not stop_requested.wait(0.5):
+            pass
+    out.write("stopped\n")
+    return 0
