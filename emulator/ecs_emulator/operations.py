@@ -324,6 +324,18 @@ def describe_instance_status(state: FleetState, call: Call) -> Body:
     }
 
 
+def describe_instance_attribute(state: FleetState, call: Call) -> Body:
+    instance_id = call.params.require("InstanceId")
+    instance = state.find_instance(instance_id, _region_for_single(call))
+    if instance is None:
+        raise api_error("InvalidInstanceId.NotFound")
+    full = _instance_body(instance)
+    # Reference 9: this operation does NOT return DeletionProtection, AutoReleaseTime or Tags.
+    for absent in ("DeletionProtection", "AutoReleaseTime", "Tags", "SpotStrategy", "StartTime"):
+        full.pop(absent, None)
+    return full
+
+
 # ----- instances: stopping ---------------------------------------------------------------
 def _stopped_mode(params: Params) -> str | None:
     mode = params.get("StoppedMode")
@@ -1008,6 +1020,7 @@ def _resource_id(resource: Instance | Disk | Snapshot) -> str:
 OPERATIONS: Final[dict[str, Handler]] = {
     "DescribeInstances": describe_instances,
     "DescribeInstanceStatus": describe_instance_status,
+    "DescribeInstanceAttribute": describe_instance_attribute,
     "StopInstance": stop_instance,
     "StopInstances": stop_instances,
     "DeleteInstance": delete_instance,

@@ -232,3 +232,22 @@ def test_large_fleet_pages_stay_fast(ecs_emulator: EcsEmulator, client: Any) -> 
         if not token:
             break
     assert total == 5_000
+
+
+def test_describe_instance_attribute_has_no_protection_release_time_or_tags(
+    ecs_emulator: EcsEmulator, client: Any, sdk_error: SdkError
+) -> None:
+    instance = ecs_emulator.add_instance(
+        region="cn-shanghai", tags={"env": "dev"}, deletion_protection=True
+    )
+    request = ecs.DescribeInstanceAttributeRequest(instance_id=instance.instance_id)
+    body = client.describe_instance_attribute(request).body.to_map()
+    assert (body["InstanceId"], body["Status"], body["RegionId"]) == (
+        instance.instance_id,
+        "Running",
+        "cn-shanghai",
+    )
+    assert not {"DeletionProtection", "AutoReleaseTime", "Tags"} & set(body)
+    missing = ecs.DescribeInstanceAttributeRequest(instance_id="i-missing")
+    error = sdk_error(lambda: client.describe_instance_attribute(missing))
+    assert (error.code, error.status_code) == ("InvalidInstanceId.NotFound", 404)
