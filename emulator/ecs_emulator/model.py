@@ -189,6 +189,11 @@ class Snapshot:
         left = (self.creation_time + self.duration - now).total_seconds()
         return max(0, int(left))
 
+    def finished_at(self, now: datetime) -> datetime | None:
+        """When it became accomplished or failed; None while it is still progressing."""
+        end = self.creation_time + self.duration
+        return end if now >= end else None
+
     def view(self, now: datetime) -> SnapshotView:
         return SnapshotView(
             snapshot_id=self.snapshot_id,
@@ -202,6 +207,7 @@ class Snapshot:
             retention_days=self.retention_days,
             tags=dict(self.tags),
             creation_time=self.creation_time,
+            finished_at=self.finished_at(now),
         )
 
 
@@ -218,6 +224,8 @@ class SnapshotView:
     retention_days: int | None
     tags: dict[str, str]
     creation_time: datetime
+    # When it finished (accomplished or failed), to compare with the release call; None before.
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)
