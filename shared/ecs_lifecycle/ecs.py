@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-PAGE_SIZE: Final = 100  # DescribeInstances MaxResults maximum
+PAGE_SIZE: Final = 100  # DescribeInstances MaxResults maximum (DescribeSnapshots' too)
 BATCH_SIZE: Final = 100  # StopInstances / DeleteInstances / InstanceIds maximum
 MAX_PAGES: Final = 1000  # a hard stop should a NextToken ever repeat
 # DescribeInstances filters by tag over at most 1,000 matching resources; at that size we scan the
@@ -89,6 +89,25 @@ class BatchItemResult:
     code: str
     message: str
     request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiskInfo:
+    """One disk attached to an instance."""
+
+    disk_id: str
+    disk_type: str  # system or data
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """One snapshot, as far as waiting for it and reusing it need."""
+
+    snapshot_id: str
+    disk_id: str
+    status: str  # progressing, accomplished or failed
+    progress: int  # percent; ECS sends "NN%"
+    creation_time: datetime | None
 
 
 class stop_when(stop_base):  # noqa: N801 - named like tenacity's own stop conditions
@@ -206,7 +225,98 @@ class EcsGateway:
             "DescribeInstances", "TooManyPages", f"more than {MAX_PAGES} pages in {region}"
         )
 
+    def describe_disks(self, region: str, instance_id: str) -> list[DiskInfo]:
+        """Every disk attached to `instance_id`, paged with MaxResults/NextToken."""
+        disks: list[DiskInfo] = []
+        next_token: str | None = None
+        for _ in range(MAX_PAGES):
+            request = ecs_models.DescribeDisksRequest(
+                region_id=region,
+                instance_id=instance_id,
+                max_results=PAGE_SIZE,
+                next_token=next_token,
+            )
+            body = self._call("DescribeDisks", region, _sender("describe_disks", request)).body
+            listed = body.disks.disk if body.disks and body.disks.disk else []
+            disks.extend(DiskInfo(str(item.disk_id), str(item.type or "")) for item in listed)
+            next_token = body.next_token or None
+            if not next_token:
+                return disks
+        raise EcsApiError("DescribeDisks", "TooManyPages", f"more than {MAX_PAGES} pages")
+
+    def describe_snapshots(self, region: str, snapshot_ids: Sequence[str]) -> list[SnapshotInfo]:
+        """The snapshots with these ids (100 ids a call); ids ECS does not know are left out."""
+        found: list[SnapshotInfo] = []
+        for start in range(0, len(snapshot_ids), BATCH_SIZE):
+            chunk = list(snapshot_ids[start : start + BATCH_SIZE])
+            # A JSON-array string, as DescribeInstances' InstanceIds.
+            found.extend(self._snapshot_pages(region, snapshot_ids=json.dumps(chunk)))
+        return found
+
+    def describe_tagged_snapshots(self, region: str, key: str, value: str) -> list[SnapshotInfo]:
+        """Every snapshot carrying tag `key`=`value` (how a re-run finds what it made before)."""
+        tag = [ecs_models.DescribeSnapshotsRequestTag(key=key, value=value)]
+        return list(self._snapshot_pages(region, tag=tag))
+
+    def _snapshot_pages(
+        self, region: str, *, snapshot_ids: str | None = None, tag: list[Any] | None = None
+    ) -> Iterator[SnapshotInfo]:
+        next_token: str | None = None
+        for _ in range(MAX_PAGES):
+            request = ecs_models.DescribeSnapshotsRequest(
+                region_id=region,
+                snapshot_ids=snapshot_ids,
+                tag=tag,
+                max_results=PAGE_SIZE,
+                next_token=next_token,
+            )
+            body = self._call(
+                "DescribeSnapshots", region, _sender("describe_snapshots", request)
+            ).body
+            listed = body.snapshots.snapshot if body.snapshots and body.snapshots.snapshot else []
+            for item in listed:
+                yield SnapshotInfo(
+                    snapshot_id=str(item.snapshot_id),
+                    disk_id=str(item.source_disk_id or ""),
+                    status=str(item.status or ""),
+                    progress=_percent(item.progress),
+                    creation_time=parse_api_time(item.creation_time),
+                )
+            next_token = body.next_token or None
+            if not next_token:
+                return
+        raise EcsApiError("DescribeSnapshots", "TooManyPages", f"more than {MAX_PAGES} pages")
+
     # --- changes -----------------------------------------------------------------------------
+
+    def create_snapshot(
+        self,
+        region: str,
+        disk_id: str,
+        *,
+        name: str,
+        description: str,
+        tags: Sequence[tuple[str, str]],
+        client_token: str,
+        retention_days: int | None = None,
+    ) -> str:
+        """Start a snapshot of one disk; returns its id (it is `progressing` at first).
+
+        Raises:
+            EcsApiError: e.g. QuotaExceed.Snapshot, IncorrectDiskStatus.CreatingSnapshot.
+        """
+        request = ecs_models.CreateSnapshotRequest(
+            # CreateSnapshot has no RegionId: the region is the endpoint's (the client's).
+            disk_id=disk_id,
+            snapshot_name=name,
+            description=description,
+            tag=[ecs_models.CreateSnapshotRequestTag(key=key, value=value) for key, value in tags]
+            or None,
+            client_token=client_token,
+            retention_days=retention_days,
+        )
+        response = self._call("CreateSnapshot", region, _sender("create_snapshot", request))
+        return str(response.body.snapshot_id)
 
     def stop_instances(
         self, region: str, instance_ids: Sequence[str], *, force: bool, stopped_mode: str
@@ -364,6 +474,12 @@ def _translate(operation: str, exc: TeaException) -> Exception:
     return error
 
 
+def _percent(progress: Any) -> int:
+    """`"NN%"` (how DescribeSnapshots reports progress) as a number; 0 when unreadable."""
+    text = str(progress or "").strip().rstrip("%")
+    return int(text) if text.isdigit() else 0
+
+
 def _to_instance(item: Any, region: str) -> Instance:
     tags = item.tags.tag if item.tags and item.tags.tag else []
     return Instance(
@@ -376,6 +492,7 @@ def _to_instance(item: Any, region: str) -> Instance:
         creation_time=parse_api_time(item.creation_time),
         tags=tuple((str(tag.tag_key), str(tag.tag_value or "")) for tag in tags),
         spot_strategy=str(item.spot_strategy or "NoSpot"),
+        start_time=parse_api_time(item.start_time),
     )
 
 

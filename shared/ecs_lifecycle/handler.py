@@ -185,6 +185,7 @@ def _run(
             idempotency_seed=_idempotency_seed(request.function, event),
             concurrency=request.settings.concurrency,
             poll_interval=services.poll_interval or request.settings.poll_seconds,
+            snapshot_retention_days=request.settings.snapshot_retention_days,
         ),
     )
     summary.results.extend(results)
@@ -210,6 +211,8 @@ def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[
         protect_tag=request.settings.protect_tag,
         auto_release_tag=request.settings.auto_release_tag,
         force=request.force,
+        snapshot=request.snapshot,
+        snapshot_tag=request.settings.snapshot_tag,
     )
     if request.function is Function.STOP:
         return plan_stop(instances, policy)

@@ -41,6 +41,10 @@ class Outcome(str, Enum):
 
 POSTPAID = "PostPaid"
 PREPAID = "PrePaid"
+# The tag every snapshot taken before a release carries: how a person (and a re-run, which reuses
+# them) finds the snapshots of an instance that no longer exists. Keys must not start with acs:
+# or aliyun, so it is our own prefix.
+SNAPSHOT_INSTANCE_TAG = "ecs-lifecycle:instance-id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,7 @@ class Instance:
     creation_time: datetime | None
     tags: tuple[tuple[str, str], ...] = ()
     spot_strategy: str = "NoSpot"
+    start_time: datetime | None = None  # the last start, to the minute (DescribeInstances)
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None when the instance does not carry it."""
@@ -69,11 +74,25 @@ class Instance:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotPlan:
+    """Snapshot every disk of an instance, and wait for the snapshots, before releasing it.
+
+    `tags` go on each snapshot: ours first (the instance id), then the instance's own, at most
+    20 in all. `reuse_after`: a snapshot this tool made of the instance after this moment (its
+    last start) still holds the disk as it will be released, so a re-run reuses it.
+    """
+
+    tags: tuple[tuple[str, str], ...]
+    reuse_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the planner decided for one instance, and why.
 
     `release_at` is set for SET_AUTO_RELEASE. `stop_first` marks a release of an instance that
     must be stopped before it can be released; `wait_for_stop` one that is already stopping.
+    `snapshot` is set for a release that must back up the instance's disks first.
     """
 
     instance_id: str
@@ -84,6 +103,7 @@ class Decision:
     stop_first: bool = False
     wait_for_stop: bool = False
     skipped: bool = False
+    snapshot: SnapshotPlan | None = None
 
     @property
     def changes(self) -> bool:
@@ -103,6 +123,8 @@ class InstanceResult:
     error_code: str | None = None
     request_id: str | None = None
     release_at: datetime | None = None
+    # Snapshots taken (or reused) before the release: what a person restores from.
+    snapshot_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -118,6 +140,8 @@ class InstanceResult:
             entry["error_code"] = self.error_code
         if self.request_id is not None:
             entry["request_id"] = self.request_id
+        if self.snapshot_ids:
+            entry["snapshot_ids"] = list(self.snapshot_ids)
         return entry
 
 

@@ -7,12 +7,19 @@ them unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError
-from ecs_lifecycle.model import POSTPAID, Action, Decision, Instance
+from ecs_lifecycle.model import (
+    POSTPAID,
+    SNAPSHOT_INSTANCE_TAG,
+    Action,
+    Decision,
+    Instance,
+    SnapshotPlan,
+)
 from ecs_lifecycle.settings import (
     CancelRelease,
     FromTag,
@@ -36,6 +43,9 @@ MIN_LEAD: Final = timedelta(minutes=30)
 LEAD_MARGIN: Final = timedelta(minutes=1)
 MAX_LEAD: Final = timedelta(days=3 * 365)
 CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
+# CreateSnapshot takes at most 20 tags; keys starting with acs: or aliyun are the system's own.
+MAX_SNAPSHOT_TAGS: Final = 20
+RESERVED_TAG_PREFIXES: Final = ("acs:", "aliyun")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,8 @@ class Policy:
     protect_tag: str = "protected"
     auto_release_tag: str = "auto-release"
     force: bool = False
+    snapshot: bool = False
+    snapshot_tag: str = "snapshot-before-release"
 
 
 def protection_reason(instance: Instance, policy: Policy) -> str | None:
@@ -86,12 +98,16 @@ def plan_stop(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
 
 
 def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
-    """Release pay-as-you-go and spot instances that nothing protects."""
+    """Release pay-as-you-go and spot instances that nothing protects, with snapshots if asked."""
     decisions: list[Decision] = []
     for instance in instances:
         reason = _release_refusal(instance, policy)
         if reason:
             decisions.append(_skip(instance, Action.RELEASE, reason))
+            continue
+        snapshot, why = snapshot_wanted(instance, policy)
+        if snapshot is None:
+            decisions.append(_skip(instance, Action.RELEASE, why))
             continue
         if instance.status == "Stopped":
             decision = Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
@@ -103,7 +119,7 @@ def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision
                 "is Stopping; released once Stopped",
                 wait_for_stop=True,
             )
-        elif policy.force:
+        elif policy.force and not snapshot:
             decision = Decision(
                 instance.instance_id,
                 instance.region,
@@ -111,6 +127,8 @@ def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision
                 "is Running; force releases it directly",
             )
         else:
+            # With snapshots, even `force` stops first: a snapshot of a stopped instance is
+            # consistent, and nothing is written to its disks between the snapshot and release.
             decision = Decision(
                 instance.instance_id,
                 instance.region,
@@ -118,8 +136,51 @@ def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision
                 "is Running; stopped first, released once Stopped",
                 stop_first=True,
             )
+        if snapshot:
+            decision = replace(
+                decision,
+                reason=f"{decision.reason}; {why}",
+                snapshot=SnapshotPlan(snapshot_tags(instance), reuse_after=instance.start_time),
+            )
+        elif why:
+            decision = replace(decision, reason=f"{decision.reason}; {why}")
         decisions.append(decision)
     return decisions
+
+
+def snapshot_wanted(instance: Instance, policy: Policy) -> tuple[bool | None, str]:
+    """Whether to snapshot the disks before release, and why; None: the tag is unreadable.
+
+    The instance's own tag wins over the option or setting, both ways. An unreadable tag keeps
+    the instance: its owner asked for something, and releasing without a backup cannot be undone.
+    """
+    key = policy.snapshot_tag
+    value = instance.tag(key) if key else None
+    if value is None:
+        if policy.snapshot:
+            return True, "every disk is snapshotted first (snapshot before release is on)"
+        return False, ""
+    text = value.strip().lower()
+    if text == "true":
+        return True, f"every disk is snapshotted first (tag {key}={value!r})"
+    if text == "false":
+        return False, f"no snapshot (tag {key}={value!r})"
+    return None, f"tag {key}={value!r} is neither true nor false; not released until it is"
+
+
+def snapshot_tags(instance: Instance) -> tuple[tuple[str, str], ...]:
+    """The tags for the instance's snapshots: its id under our key, then its own tags.
+
+    System keys (acs:, aliyun) cannot be set by a caller and are left out; past 20 tags the
+    instance's last ones are dropped, since ours is what finds the snapshots again.
+    """
+    ours = ((SNAPSHOT_INSTANCE_TAG, instance.instance_id),)
+    own = tuple(
+        (key, value)
+        for key, value in instance.tags
+        if key != SNAPSHOT_INSTANCE_TAG and not key.lower().startswith(RESERVED_TAG_PREFIXES)
+    )
+    return ours + own[: MAX_SNAPSHOT_TAGS - len(ours)]
 
 
 def _release_refusal(instance: Instance, policy: Policy) -> str | None:
@@ -225,6 +286,14 @@ def _set(instance: Instance, wanted: datetime, now: datetime, why: str) -> Decis
         )
     reason = f"{why} {_show(target)}"
     if target < earliest:
+        current = instance.auto_release_time
+        if current is not None and target <= floor_to_minute(current) <= earliest:
+            # An earlier run clamped it: it is already as soon as ECS allows. Clamping again
+            # would move it later on every run, so a reconcile firing more often than every
+            # 30 minutes would never let it be released.
+            return _nothing_to_do(
+                instance, f"auto-release time is already {_show(current)} ({reason}, or soonest)"
+            )
         target = earliest
         reason = f"{why} {_show(wanted)}, clamped to the earliest allowed minute {_show(target)}"
     if (

@@ -45,6 +45,9 @@ class Settings:
     stopped_mode: StoppedMode = "StopCharging"
     protect_tag: str = "protected"
     auto_release_tag: str = "auto-release"
+    snapshot_before_release: bool = False
+    snapshot_tag: str = "snapshot-before-release"
+    snapshot_retention_days: int | None = None  # None: kept until someone deletes them
     endpoint: str | None = None
     protocol: Literal["http", "https"] = "https"
     concurrency: int = 8
@@ -83,6 +86,14 @@ class Settings:
             stopped_mode=env.choice("STOPPED_MODE", ("StopCharging", "KeepCharging")),  # type: ignore[arg-type]
             protect_tag=env.text("PROTECT_TAG") or "protected",
             auto_release_tag=env.text("AUTO_RELEASE_TAG") or "auto-release",
+            snapshot_before_release=env.flag("SNAPSHOT_BEFORE_RELEASE", default=False),
+            snapshot_tag=env.text("SNAPSHOT_TAG") or "snapshot-before-release",
+            # CreateSnapshot's RetentionDays range; unset keeps snapshots until deleted.
+            snapshot_retention_days=(
+                env.integer("SNAPSHOT_RETENTION_DAYS", 0, minimum=1, maximum=65536)
+                if env.text("SNAPSHOT_RETENTION_DAYS")
+                else None
+            ),
             endpoint=env.text("ECS_ENDPOINT") or None,
             protocol=env.choice("ECS_PROTOCOL", ("https", "http")),  # type: ignore[arg-type]
             concurrency=env.integer("ECS_CONCURRENCY", 8, minimum=1, maximum=64),
@@ -165,6 +176,7 @@ class StopOptions(_Options):
 class ReleaseOptions(_Options):
     force: StrictBool | None = None
     stopped_mode: StoppedMode | None = None
+    snapshot: StrictBool | None = None
 
 
 class AutoReleaseOptions(_Options):
@@ -242,6 +254,7 @@ class RunRequest:
     force: bool
     stopped_mode: StoppedMode
     schedule: Schedule | None = None
+    snapshot: bool = False  # release: snapshot every disk first (an instance's tag may override)
 
     @property
     def function(self) -> Function:
@@ -269,6 +282,7 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
     selection = Selection(regions=regions, instance_ids=ids, tags=tags)
     force = getattr(opts, "force", None)
     stopped_mode = getattr(opts, "stopped_mode", None)
+    snapshot = getattr(opts, "snapshot", None)
     schedule = _schedule(opts) if isinstance(opts, AutoReleaseOptions) else None
     if selection.is_empty and settings.function is not Function.AUTO_RELEASE:
         raise SelectorRequiredError(settings.function.value)
@@ -284,6 +298,7 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
         force=settings.force if force is None else force,
         stopped_mode=settings.stopped_mode if stopped_mode is None else stopped_mode,
         schedule=schedule,
+        snapshot=settings.snapshot_before_release if snapshot is None else snapshot,
     )
 
 
