@@ -199,18 +199,38 @@ class _RegionRun:
                 for decision in batch
             ]
         results = []
+        already = self._already_stopping(
+            [a.instance_id for a in answers if not a.ok and a.code == "IncorrectInstanceStatus"]
+        )
         for answer in answers:
             decision = by_id[answer.instance_id]
             if answer.ok:
                 results.append(
                     _result(decision, Outcome.DONE, f"{done_reason} ({decision.reason})")
                 )
+            elif answer.instance_id in already:
+                reason = f"{done_reason} (it was already {already[answer.instance_id]})"
+                results.append(_result(decision, Outcome.DONE, reason))
             else:
                 refusal = EcsApiError(
                     "StopInstances", answer.code, answer.message, answer.request_id
                 )
                 results.append(_result(decision, Outcome.FAILED, "not stopped", refusal))
         return results
+
+    def _already_stopping(self, instance_ids: list[str]) -> dict[str, str]:
+        """Of the instances StopInstances refused, those that are Stopping or Stopped anyway.
+
+        An earlier attempt whose answer was lost (then retried), or another tool, stopped them
+        first: the goal is reached, so that refusal is not a failure.
+        """
+        if not instance_ids:
+            return {}
+        try:
+            listed = self.run.gateway.describe_instances(self.region, instance_ids=instance_ids)
+            return {i.instance_id: i.status for i in listed if i.status in ("Stopping", "Stopped")}
+        except EcsApiError:
+            return {}
 
     # --- release -----------------------------------------------------------------------------
 
