@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -56,7 +57,14 @@ def seed_fleet(emulator: EcsEmulator) -> None:
         name="dev-db",
         tags={"env": "dev", "auto-release": "2026-12-24T18:00:00+08:00"},
     )
-    add(region=HANGZHOU, instance_id=_dev(4), status="Stopped", tags={"env": "dev"}, name="dev-old")
+    add(
+        region=HANGZHOU,
+        instance_id=_dev(4),
+        status="Stopped",
+        tags={"env": "dev"},
+        name="dev-old",
+        disks=2,
+    )
     add(
         region=HANGZHOU,
         instance_id=_dev(5),
@@ -124,8 +132,21 @@ STEPS: Final = [
         "manual-release-dry-run.json",
         "A dry run of the release, in two regions: nothing changes",
     ),
+    (
+        "release",
+        "manual-release-snapshot.json",
+        "An operator releases i-...004 but keeps its data: both disks are snapshotted first",
+    ),
     ("release", "timer-nightly-release.json", "The nightly timer releases the dev fleet for real"),
 ]
+# Events the demo writes itself (to a temporary directory) rather than taking from shared/events.
+DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
+    "manual-release-snapshot.json": {
+        "instance_ids": [_dev(4)],
+        "dry_run": False,
+        "snapshot": True,
+    },
+}
 
 
 def _fleet_table(emulator: EcsEmulator) -> str:
@@ -179,7 +200,14 @@ def _invoke(
 def _show(out: list[str], summary: dict[str, Any]) -> None:
     rows = [("instance", "action", "outcome", "reason")]
     rows += [
-        (e["instance_id"], e["action"], e["outcome"], e["reason"]) for e in summary["instances"]
+        (
+            e["instance_id"],
+            e["action"],
+            e["outcome"],
+            e["reason"]
+            + (f" [snapshots: {', '.join(e['snapshot_ids'])}]" if e.get("snapshot_ids") else ""),
+        )
+        for e in summary["instances"]
     ]
     if len(rows) > 1:
         out.append(_table(rows))
@@ -191,9 +219,14 @@ def _show(out: list[str], summary: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     del argv
     credentials = EmulatorCredentials.default()
-    emulator = EcsEmulator(credentials=credentials, clock=SystemClock(), stop_delay=2.0).start()
+    emulator = EcsEmulator(
+        credentials=credentials, clock=SystemClock(), stop_delay=2.0, snapshot_duration=3.0
+    ).start()
+    own_events = tempfile.TemporaryDirectory(prefix="ecs-lifecycle-demo-")
     try:
         seed_fleet(emulator)
+        for name, content in DEMO_EVENTS.items():
+            (Path(own_events.name) / name).write_text(json.dumps(content))
         env = {
             **os.environ,
             "FC_REGION": HANGZHOU,
@@ -214,12 +247,18 @@ def main(argv: list[str] | None = None) -> int:
             _fleet_table(emulator),
         ]
         for number, (function, event_name, story) in enumerate(STEPS, start=1):
+            if event_name in DEMO_EVENTS:
+                event_file = Path(own_events.name) / event_name
+                shown = f"{event_file}  # {json.dumps(DEMO_EVENTS[event_name])}"
+            else:
+                event_file = SAMPLES / event_name
+                shown = f"shared/events/{event_name}"
             out += [
                 "",
                 f"[{number}] {story}",
-                f"    $ ecs-lifecycle invoke {function} --event shared/events/{event_name}",
+                f"    $ ecs-lifecycle invoke {function} --event {shown}",
             ]
-            code, summary, problems = _invoke(function, SAMPLES / event_name, env)
+            code, summary, problems = _invoke(function, event_file, env)
             if summary is not None:
                 _show(out, summary)
             if problems:
@@ -228,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         out += ["", "The fleet afterwards:", _fleet_table(emulator)]
         released = ", ".join(sorted(emulator.released_ids)) or "none"
         out += ["", f"Released: {released}"]
+        snapshots = [
+            f"{s.snapshot_id} ({s.status}) of {s.disk_id}, taken from {s.instance_id}"
+            for s in emulator.snapshots()
+        ]
+        out += ["Snapshots kept to restore from:", *(f"  {line}" for line in snapshots or ["none"])]
         print("\n".join(out))  # noqa: T201 - the demo's output is for a person
     finally:
         emulator.stop()
+        own_events.cleanup()
     return 0
