@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import selectors
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,24 +31,35 @@ from ecs_emulator.cli import main
 def read_until(
     process: subprocess.Popen[str], prefix: str, timeout: float = 15.0
 ) -> dict[str, str]:
-    """Lines printed until one starts with ``prefix``, as KEY=VALUE pairs where they are."""
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    """Lines printed until one starts with ``prefix``, as KEY=VALUE pairs where they are.
+
+    A reader thread feeds a queue: select() on a buffered text pipe misses lines that Python
+    already read ahead.
+    """
+    stdout = process.stdout
+    assert stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     seen: dict[str, str] = {}
+    printed: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not selector.select(timeout=0.2):
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
             continue
-        line = process.stdout.readline()
-        if not line:
-            break
+        printed.append(line)
         key, sep, value = line.strip().partition("=")
         if sep:
             seen[key] = value
         if line.startswith(prefix):
             return seen
-    raise AssertionError(f"the emulator never printed {prefix!r}; got {seen}")
+    raise AssertionError(f"the emulator never printed {prefix!r}; got {printed}")
 
 
 def test_standalone_server_prints_its_endpoint_and_serves_the_sdk(tmp_path: Path) -> None:
