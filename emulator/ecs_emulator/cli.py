@@ -86,10 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     behaviour.add_argument("--throttle-rate", type=_share, default=0.0)
     behaviour.add_argument("--unavailable-rate", type=_share, default=0.0)
     behaviour.add_argument("--drop-rate", type=_share, default=0.0)
-    behaviour.add_argument(
+    clocks = behaviour.add_mutually_exclusive_group()
+    clocks.add_argument(
+        "--real-clock",
+        dest="fake_clock",
+        action="store_false",
+        help="run on real time (the default)",
+    )
+    clocks.add_argument(
         "--fake-clock",
+        dest="fake_clock",
         action="store_true",
-        help="start a fake clock at 2026-11-26T06:00Z that never moves (default: real time)",
+        help="a fake clock at 2026-11-26T06:00Z that never moves: states change only by call",
     )
     behaviour.add_argument("--sts", action="store_true", help="require the fake STS token too")
     parser.add_argument(
