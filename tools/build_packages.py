@@ -8,19 +8,24 @@ For every function it writes `build/<function-name>/` and `build/<function-name>
 
 The dependencies are installed for the FC runtime, not for this machine: Linux x86_64
 manylinux2014 wheels (glibc 2.17, which Debian 10's glibc 2.28 runs) for CPython 3.10, binary
-wheels only, so a developer's macOS or newer Python can never ship the wrong compiled modules.
-They are the same for the three functions, so they are installed once into
+wheels only, so a developer's macOS can never ship the wrong compiled modules. pip itself runs
+under a Python 3.10 interpreter: `--python-version` only picks wheel tags, while environment
+markers are evaluated against the interpreter running pip, so a 3.11 pip silently drops
+`async-timeout` (aiohttp needs it below 3.11) and the package fails to import on FC.
+The dependencies are the same for the three functions, so they are installed once into
 `build/.deps-<key>/` (the key hashes requirements.txt and the target) and copied from there:
 rebuilding after a code change needs neither pip nor the network.
 
-Standard library only, so that s.yaml's pre-deploy hook can run it with any python3 (3.10+)
-that has pip. Run from anywhere: `python3 tools/build_packages.py [--out DIR] [--cache DIR]`.
+Standard library only, so that s.yaml's pre-deploy hook can run it with any python3 that has
+a python3.10 with pip next to it (or set ECS_LIFECYCLE_RUNTIME_PYTHON to one).
+Run from anywhere: `python3 tools/build_packages.py [--out DIR] [--cache DIR] [FUNCTION ...]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import glob
 import hashlib
 import os
 import shutil
@@ -51,6 +56,7 @@ EXCLUDED_CORE_FILES: Final = frozenset({"cli.py"})
 EXCLUDED_NAMES: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", "bin"})
 EXCLUDED_SUFFIXES: Final = (".pyc", ".pyo")
 COMPLETE_MARKER: Final = ".complete"
+RUNTIME_PYTHON_OVERRIDE: Final = "ECS_LIFECYCLE_RUNTIME_PYTHON"
 # Fixed zip timestamps (the zip epoch) so an unchanged package zips to the same bytes.
 ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
 
@@ -59,10 +65,54 @@ class BuildError(Exception):
     """The packages could not be built; the message says why."""
 
 
-def pip_arguments(requirements: Path, target: Path) -> list[str]:
+def find_runtime_python() -> str:
+    """An interpreter of the runtime's Python version that has pip.
+
+    Raises:
+        BuildError: none was found; the message says where it looked.
+    """
+    name = f"python{RUNTIME_PYTHON}"
+    candidates = [
+        os.environ.get(RUNTIME_PYTHON_OVERRIDE),
+        sys.executable,
+        shutil.which(name),
+        # pyenv's shim only runs when that version is selected; its real binary always does.
+        *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{RUNTIME_PYTHON}.*/bin/{name}"))),
+        f"/usr/bin/{name}",
+        f"/usr/local/bin/{name}",
+    ]
+    tried: list[str] = []
+    for candidate in candidates:
+        if not candidate or candidate in tried:
+            continue
+        tried.append(candidate)
+        try:
+            probe = subprocess.run(  # noqa: S603 - a local interpreter, fixed arguments
+                [candidate, "-c", _PROBE],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == RUNTIME_PYTHON:
+            return candidate
+    raise BuildError(
+        f"no {name} with pip found (tried {', '.join(tried)}). pip must run under the runtime's "
+        f"Python version to resolve its dependencies right; install {name} or set "
+        f"{RUNTIME_PYTHON_OVERRIDE} to one"
+    )
+
+
+# Prints the version only if pip is importable too.
+_PROBE: Final = "import sys, pip; print('%d.%d' % sys.version_info[:2])"
+
+
+def pip_arguments(python: str, requirements: Path, target: Path) -> list[str]:
     """The pip install that fetches the runtime's wheels, whatever machine runs the build."""
     return [
-        sys.executable,
+        python,
         "-m",
         "pip",
         "install",
@@ -87,7 +137,8 @@ def pip_arguments(requirements: Path, target: Path) -> list[str]:
 def deps_key(requirements: Path) -> str:
     """What the dependency install depends on: the pins and the target platform."""
     digest = hashlib.sha256(requirements.read_bytes())
-    digest.update(f"\0{PLATFORM}\0{RUNTIME_PYTHON}\0cp".encode())
+    # "pip310": installs made before pip ran under the runtime's Python lacked marker-only deps.
+    digest.update(f"\0{PLATFORM}\0{RUNTIME_PYTHON}\0cp\0pip310".encode())
     return digest.hexdigest()[:16]
 
 
@@ -100,12 +151,13 @@ def ensure_deps(requirements: Path, cache: Path) -> Path:
     deps = cache / f".deps-{deps_key(requirements)}"
     if (deps / COMPLETE_MARKER).is_file():
         return deps
+    python = find_runtime_python()
     staging = cache / f"{deps.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # The arguments are ours, not user input: no shell, a fixed command line.
     completed = subprocess.run(  # noqa: S603
-        pip_arguments(requirements, staging), check=False, capture_output=True, text=True
+        pip_arguments(python, requirements, staging), check=False, capture_output=True, text=True
     )
     if completed.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
