@@ -1,0 +1,172 @@
+"""Deploy-check fixtures: the schema, s.yaml, one build per session, the runtime's Python."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from ecs_emulator import EcsEmulator, EmulatorCredentials, SystemClock
+
+from .checks import REPO_ROOT, SCHEMA_PATH, load_spec, resolved_props
+
+BUILD_TOOL: Final = REPO_ROOT / "tools" / "build_packages.py"
+# Where the dependency install is cached between sessions (what `make build` uses too), so
+# only the first run ever needs pip's index.
+DEPS_CACHE: Final = REPO_ROOT / "build"
+RUNTIME_PYTHON_OVERRIDE: Final = "ECS_LIFECYCLE_RUNTIME_PYTHON"
+
+
+@pytest.fixture(scope="session")
+def schema() -> dict[str, Any]:
+    if not SCHEMA_PATH.is_file():
+        pytest.fail(f"the fc3 schema is expected at {SCHEMA_PATH} (../shared/reference)")
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def spec() -> dict[str, Any]:
+    return load_spec()
+
+
+@pytest.fixture(scope="session")
+def props(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resolved_props(spec)
+
+
+@pytest.fixture(scope="session")
+def runtime_version(props: dict[str, dict[str, Any]]) -> str:
+    """The Python version of s.yaml's runtime, e.g. "3.10" for python3.10."""
+    runtimes = {resource["runtime"] for resource in props.values()}
+    assert len(runtimes) == 1, f"the functions should share one runtime, not {runtimes}"
+    runtime = runtimes.pop()
+    assert runtime.startswith("python3."), runtime
+    return str(runtime.removeprefix("python"))
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build's output directory: <function>/ and <function>.zip for each function."""
+    out = tmp_path_factory.mktemp("build")
+    completed = subprocess.run(  # noqa: S603 - our own tool, fixed arguments
+        [sys.executable, str(BUILD_TOOL), "--out", str(out), "--cache", str(DEPS_CACHE)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, f"the build failed:\n{completed.stdout}\n{completed.stderr}"
+    return out
+
+
+def _probe(candidate: str, version: str) -> str | None:
+    """The real executable behind `candidate` if it runs and is Python `version`."""
+    try:
+        completed = subprocess.run(  # noqa: S603 - a local interpreter, fixed arguments
+            [
+                candidate,
+                "-I",
+                "-S",
+                "-c",
+                "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except OSError:
+        return None
+    lines = completed.stdout.split()
+    if completed.returncode != 0 or len(lines) != 2 or lines[1] != version:
+        return None
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def runtime_python(runtime_version: str) -> str:
+    """An interpreter of the FC runtime's Python version. Missing, the check fails: never skips."""
+    name = f"python{runtime_version}"
+    pyenv_roots = [os.environ.get("PYENV_ROOT", ""), os.path.expanduser("~/.pyenv")]
+    candidates = [
+        os.environ.get(RUNTIME_PYTHON_OVERRIDE),
+        shutil.which(name),
+        # pyenv's shim only runs when that version is selected; its real binary always does.
+        *(
+            found
+            for root in pyenv_roots
+            if root
+            for found in sorted(glob.glob(f"{root}/versions/{runtime_version}.*/bin/{name}"))
+        ),
+        f"/usr/bin/{name}",
+        f"/usr/local/bin/{name}",
+    ]
+    tried = []
+    for candidate in candidates:
+        if not candidate or candidate in tried:
+            continue
+        tried.append(candidate)
+        found = _probe(candidate, runtime_version)
+        if found:
+            return found
+    pytest.fail(
+        f"{name} is not on this machine, and the function packages must be imported by the FC "
+        f"runtime's Python version (s.yaml runtime python{runtime_version}). Tried: "
+        f"{', '.join(tried) or 'nothing'}. Install it (e.g. `pyenv install {runtime_version}`) "
+        f"or point {RUNTIME_PYTHON_OVERRIDE} at it."
+    )
+
+
+@pytest.fixture(scope="module")
+def emulator_server() -> Iterator[EcsEmulator]:
+    """A real-time emulator: the child interpreter runs the real clock, so the emulator must too."""
+    with EcsEmulator(
+        credentials=EmulatorCredentials.default(), clock=SystemClock(), stop_delay=1
+    ) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
+    emulator_server.reset(clock=SystemClock())
+    yield emulator_server
+    errors = list(emulator_server.internal_errors)
+    emulator_server.reset()
+    if errors:
+        raise errors[0]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The FC runtime's interpreter on this machine."""
+
+    python: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What `s deploy` would upload: the built packages and each function's resolved props."""
+
+    packages: Path
+    props: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def runtime(runtime_python: str, runtime_version: str) -> Runtime:
+    return Runtime(runtime_python, runtime_version)
+
+
+@pytest.fixture(scope="session")
+def deployment(packages: Path, props: dict[str, dict[str, Any]]) -> Deployment:
+    return Deployment(packages, props)

@@ -1,0 +1,289 @@
+"""s.yaml against the fc3 schema and the project's deploy rules; broken copies must fail them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecs_lifecycle.model import Function
+from ecs_lifecycle.selection import TagSelector
+from ecs_lifecycle.settings import Settings, parse_options
+
+from .checks import (
+    DESTRUCTIVE_FUNCTIONS,
+    REPO_ROOT,
+    S_YAML,
+    TEST_ENV,
+    cron_problems,
+    event_matches,
+    load_spec,
+    project_problems,
+    resolved_props,
+)
+
+EVENTS = REPO_ROOT.parent / "shared" / "events"
+FUNCTION_OF = {
+    "ecs-stop": Function.STOP,
+    "ecs-release": Function.RELEASE,
+    "ecs-auto-release": Function.AUTO_RELEASE,
+}
+
+Spec = dict[str, Any]
+
+
+def test_s_yaml_passes_the_schema_and_every_project_rule(
+    spec: Spec, schema: dict[str, Any], packages: Path
+) -> None:
+    assert project_problems(spec, schema, packages, S_YAML.read_text()) == []
+
+
+def test_s_yaml_declares_exactly_the_three_functions(spec: Spec) -> None:
+    assert spec["edition"] == "3.0.0"
+    assert set(spec["resources"]) == set(FUNCTION_OF)
+
+
+def test_every_environment_parses_into_settings(props: dict[str, Spec]) -> None:
+    for name, function in FUNCTION_OF.items():
+        env = {**props[name]["environmentVariables"], "FC_REGION": props[name]["region"]}
+        settings = Settings.from_env(function, env)
+        assert settings.tags is not None, f"{name} must be scoped to the dev fleet (TARGET_TAGS)"
+    release = Settings.from_env(Function.RELEASE, props["ecs-release"]["environmentVariables"])
+    assert release.dry_run, "manual release runs must default to dry run"
+
+
+def _timers(props: Spec) -> list[Spec]:
+    return [t for t in props.get("triggers", []) if t["triggerType"] == "timer"]
+
+
+def test_timer_payloads_are_valid_run_options_for_their_function(props: dict[str, Spec]) -> None:
+    for name, function in FUNCTION_OF.items():
+        for trigger in _timers(props[name]):
+            payload = trigger["triggerConfig"].get("payload", "")
+            if payload:
+                # The handler's own parser: a typo such as "dryrun" fails here, not at 22:00.
+                parse_options(function, json.loads(payload))
+
+
+def test_the_nightly_release_acts_on_the_dev_fleet(props: dict[str, Spec]) -> None:
+    (nightly,) = _timers(props["ecs-release"])
+    config = nightly["triggerConfig"]
+    assert config["enable"] is True
+    assert config["cronExpression"].startswith("CRON_TZ=")
+    payload = json.loads(config["payload"])
+    assert payload["dry_run"] is False
+    fleet = TagSelector.parse(
+        "TARGET_TAGS", props["ecs-release"]["environmentVariables"]["TARGET_TAGS"]
+    )
+    assert TagSelector.parse("tags", payload["tags"]) == fleet
+
+
+def test_the_nightly_stop_is_optional_and_off(props: dict[str, Spec]) -> None:
+    (nightly,) = _timers(props["ecs-stop"])
+    assert nightly["triggerConfig"]["enable"] is False
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "eventbridge-ecs-tagresources.json",
+        "eventbridge-ecs-untagresources.json",
+        "eventbridge-ecs-instance-statechange.json",
+    ],
+)
+def test_each_eventbridge_sample_passes_an_auto_release_filter(
+    props: dict[str, Spec], sample: str
+) -> None:
+    event = json.loads((EVENTS / sample).read_text())
+    patterns = [
+        json.loads(t["triggerConfig"]["eventRuleFilterPattern"])
+        for t in props["ecs-auto-release"]["triggers"]
+        if t["triggerType"] == "eventbridge"
+    ]
+    assert any(event_matches(pattern, event) for pattern in patterns)
+
+
+def test_an_unrelated_ecs_event_passes_no_filter(props: dict[str, Spec]) -> None:
+    event = {
+        "source": "acs.ecs",
+        "type": "ecs:ActionTrail:ApiCall",
+        "data": {"eventName": "DeleteDisk"},
+    }
+    patterns = [
+        json.loads(t["triggerConfig"]["eventRuleFilterPattern"])
+        for t in props["ecs-auto-release"]["triggers"]
+        if t["triggerType"] == "eventbridge"
+    ]
+    assert not any(event_matches(pattern, event) for pattern in patterns)
+
+
+def test_destructive_functions_are_the_ones_without_an_eventbridge_trigger(
+    props: dict[str, Spec],
+) -> None:
+    for name in DESTRUCTIVE_FUNCTIONS:
+        kinds = {t["triggerType"] for t in props[name].get("triggers", [])}
+        assert kinds <= {"timer"}, f"{name} must not be driven by events"
+
+
+def test_the_role_needs_its_variable() -> None:
+    spec = load_spec()
+    with pytest.raises(Exception, match="ECS_LIFECYCLE_ROLE_ARN"):
+        resolved_props(spec, env={})
+    assert (
+        resolved_props(spec, env=TEST_ENV)["ecs-stop"]["role"] == TEST_ENV["ECS_LIFECYCLE_ROLE_ARN"]
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["CRON_TZ=Asia/Shanghai 0 0 22 * * *", "0 0 4 * * *", "0 */15 * * * *", "@every 5m"],
+)
+def test_cron_accepts_six_fields_or_every(expression: str) -> None:
+    assert cron_problems(expression) == []
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["0 22 * * *", "CRON_TZ=Asia/Shanghai 0 22 * * *", "0 0 0 22 * * *", "CRON_TZ= 0 0 22 * * *"],
+)
+def test_cron_refuses_anything_else(expression: str) -> None:
+    assert cron_problems(expression) != []
+
+
+# --- broken copies of s.yaml must fail -----------------------------------------------------------
+
+
+def _trigger(spec: Spec, resource: str, name: str) -> Spec:
+    triggers = spec["resources"][resource]["props"]["triggers"]
+    found: Spec = next(t for t in triggers if t["triggerName"] == name)
+    return found
+
+
+def _five_field_cron(spec: Spec) -> None:
+    _trigger(spec, "ecs-release", "nightly-release")["triggerConfig"]["cronExpression"] = (
+        "0 22 * * *"
+    )
+
+
+def _non_string_env(spec: Spec) -> None:
+    spec["resources"]["ecs-release"]["props"]["environmentVariables"]["DRY_RUN"] = True
+
+
+def _numeric_env(spec: Spec) -> None:
+    spec["resources"]["ecs-stop"]["props"]["environmentVariables"]["MAX_INSTANCES"] = 100
+
+
+def _unresolvable_handler(spec: Spec) -> None:
+    spec["template"]["ecs_lifecycle_base"]["handler"] = "index.main"
+
+
+def _missing_handler_file(spec: Spec) -> None:
+    spec["resources"]["ecs-stop"]["props"]["handler"] = "main.handler"
+
+
+def _payload_as_map(spec: Spec) -> None:
+    _trigger(spec, "ecs-release", "nightly-release")["triggerConfig"]["payload"] = {
+        "dry_run": False
+    }
+
+
+def _payload_not_json(spec: Spec) -> None:
+    _trigger(spec, "ecs-release", "nightly-release")["triggerConfig"]["payload"] = "{tags: env=dev}"
+
+
+def _pattern_as_map(spec: Spec) -> None:
+    _trigger(spec, "ecs-auto-release", "ecs-tag-changes")["triggerConfig"][
+        "eventRuleFilterPattern"
+    ] = {"source": ["acs.ecs"]}
+
+
+def _actiontrail_source(spec: Spec) -> None:
+    _trigger(spec, "ecs-auto-release", "ecs-tag-changes")["triggerConfig"]["eventSourceConfig"] = {
+        "eventSourceType": "ActionTrail"
+    }
+
+
+def _eventbridge_first(spec: Spec) -> None:
+    triggers = spec["resources"]["ecs-auto-release"]["props"]["triggers"]
+    triggers.insert(0, triggers.pop())
+
+
+def _no_timeout(spec: Spec) -> None:
+    del spec["template"]["ecs_lifecycle_base"]["timeout"]
+
+
+def _short_timeout(spec: Spec) -> None:
+    spec["template"]["ecs_lifecycle_base"]["timeout"] = 60
+
+
+def _typo_prop(spec: Spec) -> None:
+    props = spec["resources"]["ecs-stop"]["props"]
+    props["enviromentVariables"] = props.pop("environmentVariables")
+
+
+def _overlapping_release(spec: Spec) -> None:
+    del spec["resources"]["ecs-release"]["props"]["concurrencyConfig"]
+
+
+def _default_async_retries(spec: Spec) -> None:
+    del spec["template"]["ecs_lifecycle_base"]["asyncInvokeConfig"]
+
+
+def _hard_coded_key(spec: Spec) -> None:
+    env = spec["resources"]["ecs-stop"]["props"]["environmentVariables"]
+    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "LTAI5tAbCdEfGhIjKlMnOpQr"
+
+
+def _literal_role(spec: Spec) -> None:
+    spec["template"]["ecs_lifecycle_base"]["role"] = "acs:ram::1234567890123456:role/admin"
+
+
+def _python_3_11(spec: Spec) -> None:
+    spec["template"]["ecs_lifecycle_base"]["runtime"] = "python3.11"
+
+
+def _memory_not_multiple_of_64(spec: Spec) -> None:
+    spec["template"]["ecs_lifecycle_base"]["memorySize"] = 500
+
+
+def _undefined_var(spec: Spec) -> None:
+    spec["resources"]["ecs-stop"]["props"]["code"] = "${vars.nowhere}"
+
+
+BREAKAGES: dict[str, tuple[Callable[[Spec], None], str]] = {
+    "five-field cron": (_five_field_cron, "has 5 fields"),
+    "non-string env value": (_non_string_env, "DRY_RUN is bool"),
+    "numeric env value": (_numeric_env, "MAX_INSTANCES is int"),
+    "handler function missing": (_unresolvable_handler, "defines no module-level main()"),
+    "handler file missing": (_missing_handler_file, "main.py is not in the package"),
+    "payload as a map": (_payload_as_map, "payload is dict"),
+    "payload not JSON": (_payload_not_json, "payload is not valid JSON"),
+    "filter pattern as a map": (_pattern_as_map, "must be a string holding JSON"),
+    "ActionTrail source type": (_actiontrail_source, "eventSourceType 'ActionTrail'"),
+    "eventbridge trigger first": (_eventbridge_first, "comes after an eventbridge trigger"),
+    "no timeout": (_no_timeout, "the fc3 default is 3 s"),
+    "short timeout": (_short_timeout, "timeout 60 is below"),
+    "misspelt prop": (_typo_prop, "unknown prop 'enviromentVariables'"),
+    "overlapping release runs": (_overlapping_release, "reservedConcurrency: 1"),
+    "default async retries": (_default_async_retries, "asyncInvokeConfig is not set"),
+    "hard-coded AccessKey": (_hard_coded_key, "looks like a credential"),
+    "role written down": (_literal_role, "is written down"),
+    "python3.11 runtime": (_python_3_11, "schema: runtime"),
+    "memory not a multiple of 64": (_memory_not_multiple_of_64, "schema: memorySize"),
+    "undefined variable": (_undefined_var, "no such var"),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_a_broken_s_yaml_fails_the_checks(
+    breakage: str, spec: Spec, schema: dict[str, Any], packages: Path
+) -> None:
+    broken = copy.deepcopy(spec)
+    mutate, expected = BREAKAGES[breakage]
+    mutate(broken)
+    problems = project_problems(broken, schema, packages)
+    assert any(expected in problem for problem in problems), problems
