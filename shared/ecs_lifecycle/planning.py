@@ -256,11 +256,34 @@ def plan_auto_release(
         elif isinstance(schedule, CancelRelease):
             decisions.append(_cancel(instance, "cancel requested"))
         elif isinstance(schedule, FromTag):
-            decisions.append(_from_tag(instance, schedule, policy, now))
+            decisions.append(
+                _unless_deletion_protected(_from_tag(instance, schedule, policy, now), instance)
+            )
         else:
             assert manual_time is not None  # noqa: S101 - resolve_manual_time returned it for these
-            decisions.append(_set(instance, manual_time, now, "requested"))
+            decisions.append(
+                _unless_deletion_protected(_set(instance, manual_time, now, "requested"), instance)
+            )
     return decisions
+
+
+def _unless_deletion_protected(decision: Decision, instance: Instance) -> Decision:
+    """Never set an auto-release time on a deletion-protected instance (cancelling is fine).
+
+    Deletion protection stops manual release only: ECS still releases such an instance when its
+    auto-release time comes, so setting one would go around the protection.
+    """
+    if (
+        decision.action is Action.SET_AUTO_RELEASE
+        and decision.changes
+        and instance.deletion_protection
+    ):
+        return _skip(
+            instance,
+            Action.SET_AUTO_RELEASE,
+            "ECS deletion protection is on, and an auto-release would release it anyway",
+        )
+    return decision
 
 
 def _intended(schedule: Schedule) -> Action:
