@@ -35,6 +35,7 @@ GONE_CODES: Final = frozenset(
     {"InvalidInstanceId.NotFound", "InvalidInstanceIds.NotFound", "NoSuchResource"}
 )
 DEADLINE_CODE: Final = "DeadlineExceeded"
+FULL_READ_EVERY: Final = 6  # polling rounds between reads of every stopping instance
 # StartTime comes to the minute: a snapshot counts as taken after the last start only if it is at
 # least a minute later, so a snapshot from just before a restart is never mistaken for a fresh one.
 START_TIME_GRAIN: Final = timedelta(minutes=1)
@@ -260,18 +261,32 @@ class _RegionRun:
         self.results.extend(self._in_parallel(_chunks(plain), self._delete_batch))
 
     def _release_when_stopped(self, waiting: dict[str, Decision]) -> None:
-        """Poll the stopping instances (100 ids a call) and release each batch that has stopped."""
+        """Poll the stopping instances (100 ids a call) and release each batch that has stopped.
+
+        Instances stopped together take about as long to stop, so a round first reads only the
+        last 100 sent a stop (one call); only once one of those has stopped (or every
+        FULL_READ_EVERY rounds, so that a stuck probe cannot hold the rest back) does it read
+        the rest. Each instance is then read about once, not once a round: with a 25 s stop and
+        5 s rounds, 4,000 stopping instances take about 45 status calls instead of about 240.
+        """
+        rounds = 0
         while waiting:
             if self._past_deadline():
                 self.results.extend(self._deadline_results(waiting.values(), "not Stopped"))
                 return
             self.run.clock.sleep(self.run.poll_interval)
+            rounds += 1
+            # Insertion order is stop order: the tail was stopped last.
+            order = list(waiting)
+            probe, rest = order[-BATCH_SIZE:], order[:-BATCH_SIZE]
             seen: dict[str, str] = {}
             try:
-                for instance in self.run.gateway.describe_instances(
-                    self.region, instance_ids=list(waiting)
-                ):
-                    seen[instance.instance_id] = instance.status
+                seen.update(self._states(probe))
+                moved = any(seen.get(i) not in ("Stopping", "Running") for i in probe)
+                moved = moved or rounds % FULL_READ_EVERY == 0
+                read = order if moved else probe
+                if moved and rest:
+                    seen.update(self._states(rest))
             except EcsApiError as error:
                 failed = [
                     _result(d, Outcome.FAILED, "could not read its state", error)
@@ -280,7 +295,7 @@ class _RegionRun:
                 self.results.extend(failed)
                 return
             ready = []
-            for instance_id in list(waiting):
+            for instance_id in read:
                 status = seen.get(instance_id)
                 if status is None:
                     decision = waiting.pop(instance_id)
@@ -300,6 +315,15 @@ class _RegionRun:
                         )
                     )
             self._release_stopped(ready)
+
+    def _states(self, instance_ids: list[str]) -> dict[str, str]:
+        """Status by id of those that still exist (100 ids a call).
+
+        Raises:
+            EcsApiError: a read failed after its retries.
+        """
+        listed = self.run.gateway.describe_instances(self.region, instance_ids=instance_ids)
+        return {instance.instance_id: instance.status for instance in listed}
 
     def _delete_batch(self, batch: Sequence[Decision]) -> list[InstanceResult]:
         """Release a batch; on failure split it until each failing instance stands alone."""
