@@ -185,8 +185,15 @@ class EcsGateway:
         if tags is None:
             yield from self._describe_pages(region, instance_ids=None, tags=None)
             return
-        found = list(self._describe_pages(region, instance_ids=None, tags=tags))
-        if len(found) < TAG_FILTER_CAP:
+        # The first page's TotalCount tells at once whether the tag filter is over its cap, so a
+        # large selection wastes one call before the full scan instead of a whole filtered scan.
+        found: list[Instance] = []
+        totals: list[int] = []
+        for instance in self._describe_pages(region, instance_ids=None, tags=tags, totals=totals):
+            found.append(instance)
+            if totals[0] >= TAG_FILTER_CAP or len(found) >= TAG_FILTER_CAP:
+                break
+        if len(found) < TAG_FILTER_CAP and not (totals and totals[0] >= TAG_FILTER_CAP):
             yield from found
             return
         del found
@@ -195,8 +202,14 @@ class EcsGateway:
                 yield instance
 
     def _describe_pages(
-        self, region: str, *, instance_ids: list[str] | None, tags: TagSelector | None
+        self,
+        region: str,
+        *,
+        instance_ids: list[str] | None,
+        tags: TagSelector | None,
+        totals: list[int] | None = None,
     ) -> Iterator[Instance]:
+        """Every page's instances; each page's TotalCount is appended to `totals` if given."""
         next_token: str | None = None
         for _ in range(MAX_PAGES):
             request = ecs_models.DescribeInstancesRequest(
@@ -216,6 +229,8 @@ class EcsGateway:
                 "DescribeInstances", region, _sender("describe_instances", request)
             ).body
             listed = body.instances.instance if body.instances and body.instances.instance else []
+            if totals is not None:
+                totals.append(int(body.total_count or 0))
             for item in listed:
                 yield _to_instance(item, region)
             next_token = body.next_token or None
