@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from jsonschema import Draft7Validator  # type: ignore[import-untyped]  # no stubs pinned in dev deps
+from jsonschema import Draft7Validator
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 S_YAML: Final = REPO_ROOT / "s.yaml"

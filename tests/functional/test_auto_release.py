@@ -233,3 +233,19 @@ def test_reconcile_timer_covers_every_tagged_instance(
     # An instance without the tag keeps whatever a person set on it.
     assert alive(ecs_emulator, untagged.instance_id).auto_release_time is not None
     assert untagged.instance_id not in by_id(summary)
+
+
+def test_events_about_instances_outside_the_fleet_selector_change_nothing(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    prod = ecs_emulator.add_instance(
+        region="cn-hangzhou", status="Running", tags={"env": "prod", "auto-release": "8h"}
+    )
+    summary = run(
+        Function.AUTO_RELEASE,
+        event_for("eventbridge-ecs-tagresources.json", prod.instance_id),
+        TARGET_TAGS="env=dev",
+    )
+    assert run.changing_calls() == []
+    assert alive(ecs_emulator, prod.instance_id).auto_release_time is None
+    assert by_id(summary)[prod.instance_id]["outcome"] == "skipped"
