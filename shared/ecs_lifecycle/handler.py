@@ -139,7 +139,7 @@ def request_for(
         schedule = FromTag(
             cancel_when_missing=removed is None or settings.auto_release_tag in removed
         )
-    # The fleet selector still holds: an event about an instance outside TARGET_TAGS changes nothing.
+    # The fleet selector still holds: an event about an instance outside TARGET_TAGS does nothing.
     selection = Selection(regions=(invocation.region,), instance_ids=ids, tags=settings.tags)
     return replace(base, selection=selection, schedule=schedule)
 
