@@ -192,7 +192,10 @@ def live_emulator(live_emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
 
 
 def cli_env(
-    emulator: EcsEmulator, credentials: EmulatorCredentials | None = None, **settings: str
+    emulator: EcsEmulator,
+    settings: Mapping[str, str] | None = None,
+    *,
+    credentials: EmulatorCredentials | None = None,
 ) -> dict[str, str]:
     """A child's environment: the emulator's endpoint and credentials, nothing of ours."""
     chosen = credentials or emulator.credentials
@@ -217,7 +220,7 @@ def cli_env(
     )
     if chosen.security_token is not None:
         env["ALIBABA_CLOUD_SECURITY_TOKEN"] = chosen.security_token
-    env.update(settings)
+    env.update(settings or {})
     return env
 
 
