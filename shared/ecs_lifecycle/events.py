@@ -89,7 +89,8 @@ Invocation = (
 
 
 class _CloudEvent(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # defer_build: the schema is built on first use, so a timer-triggered run never builds it.
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     id: str
     source: str
@@ -101,7 +102,7 @@ class _CloudEvent(BaseModel):
 
 
 class _TimerEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     triggerTime: str  # noqa: N815 - the wire name
     triggerName: str  # noqa: N815 - the wire name

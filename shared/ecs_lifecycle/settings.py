@@ -159,7 +159,8 @@ _InstanceIds = Annotated[list[str], Field(max_length=MAX_INSTANCE_IDS)]
 
 class _Options(BaseModel):
     # extra="forbid": a typo such as `dryrun` must fail loudly, not fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each function builds only its own options schema, on first use.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     regions: str | list[str] | None = None
     instance_ids: _InstanceIds | None = None
