@@ -77,6 +77,7 @@ class EmulatorCredentials:
         """Fake STS credentials (an access key, a secret and a security token)."""
         return cls(
             access_key_id="STS.emulator-ak",
+            # pragma: allowlist nextline secret - fake by design, for the secret scanner
             access_key_secret="emulator-sts-secret-not-real",  # noqa: S106 - fake by design
             security_token="emulator-security-token-not-real",  # noqa: S106 - fake by design
         )
