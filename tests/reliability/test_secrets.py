@@ -1,0 +1,154 @@
+"""No secret in anything a run prints or returns, with failures included.
+
+Every function runs through the real CLI in a child process with STS credentials in its
+environment (as FC 3.0 provides a role's credentials), against an emulator that accepts only
+those: successful runs, runs with faults, a failing instance, a refused event, an EventBridge
+event, and runs with a wrong secret or a wrong token (whose refusals must surface as our errors,
+without the secret). Everything each child wrote (stdout: the returned summary; stderr: the logs
+and errors) is searched for the access key secret and the security token.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ecs_emulator import EcsEmulator, EmulatorCredentials, FaultRule
+from ecs_lifecycle.errors import EcsLifecycleError
+from ecs_lifecycle.model import Function
+
+from .conftest import REPO, Runner, cli_command, cli_env
+
+STS = EmulatorCredentials.default_sts()
+WRONG_SECRET = "wrong-secret-" + "also-not-real"
+WRONG_TOKEN = "wrong-token-" + "also-not-real"
+
+
+def _state_change(instance_id: str) -> dict[str, Any]:
+    return {
+        "id": "e-1",
+        "source": "acs.ecs",
+        "specversion": "1.0",
+        "type": "ecs:Instance:StateChange",
+        "aliyunregionid": "cn-hangzhou",
+        "data": {"resourceId": instance_id, "state": "Running"},
+    }
+
+
+def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulator) -> None:
+    emulator = live_emulator
+    emulator.set_credentials(STS)
+    emulator.settings.stop_delay = 0
+
+    def add(role: str, status: str, **extra: Any) -> str:
+        tags = {"env": "dev", "role": role}
+        return emulator.add_instance(
+            region="cn-hangzhou", status=status, tags=tags, **extra
+        ).instance_id
+
+    add("stop", "Running")
+    add("stop", "Running")
+    add("release", "Stopped")
+    refused_release = add("release", "Stopped")
+    add("auto", "Running")
+    refused_auto = add("auto", "Running")
+    tagged = emulator.add_instance(
+        region="cn-hangzhou", status="Running", tags={"env": "lab", "auto-release": "3d"}
+    ).instance_id
+    emulator.fail_instance(refused_release, operation="DeleteInstances", code="Forbidden.RAM")
+    emulator.fail_instance(
+        refused_auto, operation="ModifyInstanceAutoReleaseTime", code="Forbidden.RAM"
+    )
+    emulator.set_faults([FaultRule(throttle_rate=0.2, drop_rate=0.05, non_json_rate=0.05)], seed=3)
+    good = cli_env(emulator, {"MAX_INSTANCES": "50"}, credentials=STS)
+    wrong_secret = cli_env(emulator, credentials=replace(STS, access_key_secret=WRONG_SECRET))
+    wrong_token = cli_env(emulator, credentials=replace(STS, security_token=WRONG_TOKEN))
+    runs: dict[str, tuple[Function, bytes, dict[str, str], set[int]]] = {
+        "stop": (Function.STOP, _event({"tags": {"role": "stop"}}), good, {0}),
+        "release, one refused": (
+            Function.RELEASE,
+            _event({"tags": {"role": "release"}, "dry_run": False}),
+            good,
+            {1},
+        ),
+        "auto-release, one refused": (
+            Function.AUTO_RELEASE,
+            _event({"tags": {"role": "auto"}, "release_after": "8h"}),
+            good,
+            {1},
+        ),
+        "auto-release from an event": (
+            Function.AUTO_RELEASE,
+            _event(_state_change(tagged)),
+            good,
+            {0},
+        ),
+        "refused event": (Function.RELEASE, b'{"tags": {"env": "dev"}, "dryrun": 1}', good, {2}),
+        "wrong secret": (Function.STOP, _event({"tags": {"role": "stop"}}), wrong_secret, {1}),
+        "wrong token": (Function.STOP, _event({"tags": {"role": "stop"}}), wrong_token, {1}),
+    }
+    children = {
+        name: subprocess.Popen(  # noqa: S603 - our own command, no shell
+            cli_command(function),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=REPO,
+        )
+        for name, (function, _, env, _) in runs.items()
+    }
+    secrets = [
+        value.encode()
+        for value in (STS.access_key_secret, STS.security_token, WRONG_SECRET, WRONG_TOKEN)
+        if value
+    ]
+    for name, child in children.items():
+        _, event, _, exit_codes = runs[name]
+        stdout, stderr = child.communicate(event, timeout=60)
+        assert child.returncode in exit_codes, (name, child.returncode, stderr.decode())
+        for secret in secrets:
+            assert secret not in stdout, (name, secret)
+            assert secret not in stderr, (name, secret)
+        if name == "wrong secret":
+            assert b"SignatureDoesNotMatch" in stderr
+        if name == "wrong token":
+            assert b"InvalidSecurityToken" in stderr
+    assert sum(n for kind, n in emulator.fault_counts.items() if ":" not in kind) > 0
+
+
+def _event(document: dict[str, Any]) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_in_process_results_logs_and_errors_carry_no_secret(
+    run: Runner, ecs_emulator: EcsEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same search in-process, at DEBUG: the returned summary, every log record, every error."""
+    secret = ecs_emulator.credentials.access_key_secret
+    caplog.set_level("DEBUG")
+    instance = ecs_emulator.add_instance(
+        region="cn-hangzhou", status="Stopped", tags={"env": "dev"}
+    )
+    ecs_emulator.fail_instance(
+        instance.instance_id, operation="DeleteInstances", code="Forbidden.RAM"
+    )
+    ecs_emulator.set_faults([FaultRule(throttle_rate=0.5, drop_rate=0.1)], seed=1)
+    seen: list[str] = []
+    for function, event in (
+        (Function.STOP, {"tags": {"env": "dev"}}),
+        (Function.RELEASE, {"tags": {"env": "dev"}, "dry_run": False}),
+        (Function.AUTO_RELEASE, {"tags": {"env": "dev"}, "release_after": "8h"}),
+        (Function.RELEASE, {"tags": {"env": "dev"}, "typo": True}),
+    ):
+        try:
+            seen.append(json.dumps(run(function, event)))
+        except EcsLifecycleError as error:
+            seen.extend([str(error), repr(error), json.dumps(getattr(error, "summary", None))])
+    seen.extend(record.getMessage() for record in caplog.records)
+    assert any("Forbidden.RAM" in text for text in seen)
+    assert not [text for text in seen if secret in text]
