@@ -24,7 +24,7 @@ from ecs_lifecycle.model import Function
 from .conftest import REPO, Runner, cli_command, cli_env
 
 STS = EmulatorCredentials.default_sts()
-WRONG_SECRET = "wrong-secret-" + "also-not-real"
+WRONG_SECRET = "wrong-secret-" + "also-not-real"  # pragma: allowlist secret
 WRONG_TOKEN = "wrong-token-" + "also-not-real"
 
 
