@@ -281,6 +281,11 @@ class EcsEmulator:
         )
         disks = self._disks_for(spec, instance, created)
         state.add_instance(instance, disks)
+        # An instance added mid-transition finishes it, as one caught in flight would.
+        if instance.status == "Stopping":
+            state.schedule_transition(instance, state.settings.stop_delay, now)
+        elif instance.status in ("Pending", "Starting") and state.settings.start_delay is not None:
+            state.schedule_transition(instance, state.settings.start_delay, now)
         return instance
 
     def _disks_for(self, spec: InstanceSpec, instance: Instance, created: datetime) -> list[Disk]:

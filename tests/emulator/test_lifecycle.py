@@ -422,3 +422,17 @@ def test_pending_instances_stay_pending_unless_a_start_delay_is_set(
     starts = ecs_emulator.add_instance(status="Pending", creation_time=ecs_clock.now())
     ecs_clock.advance(10)
     assert current(ecs_emulator, starts.instance_id).status == "Running"
+
+
+def test_an_instance_added_while_stopping_reaches_stopped(ecs_emulator: EcsEmulator) -> None:
+    view = ecs_emulator.add_instance(status="Stopping")
+    ecs_emulator.advance(ecs_emulator.settings.stop_delay - 1)
+    assert _current_status(ecs_emulator, view.instance_id) == "Stopping"
+    ecs_emulator.advance(1)
+    assert _current_status(ecs_emulator, view.instance_id) == "Stopped"
+
+
+def _current_status(emulator: EcsEmulator, instance_id: str) -> str:
+    current = emulator.instance(instance_id)
+    assert current is not None
+    return current.status
