@@ -12,8 +12,7 @@ from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import InvalidInputError
 from ecs_lifecycle.model import Function
 from ecs_lifecycle.planning import earliest_release_time
-
-from .conftest import Runner, alive, by_id, sample
+from tests.support import Runner, alive, by_id, sample
 
 UTC = timezone.utc
 

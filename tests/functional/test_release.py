@@ -9,8 +9,7 @@ import pytest
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
 from ecs_lifecycle.model import Function
-
-from .conftest import Runner, by_id, sample
+from tests.support import Runner, by_id, sample
 
 ACT = {"dry_run": False}
 

@@ -10,8 +10,7 @@ import pytest
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
-
-from .conftest import Runner, alive, by_id
+from tests.support import Runner, alive, by_id
 
 DEV = {"env": "dev"}
 SNAPSHOT_RELEASE: dict[str, Any] = {"tags": DEV, "dry_run": False, "snapshot": True}

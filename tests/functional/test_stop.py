@@ -14,8 +14,7 @@ from ecs_lifecycle.errors import (
     SelectorRequiredError,
 )
 from ecs_lifecycle.model import Function
-
-from .conftest import Runner, alive, by_id, sample
+from tests.support import Runner, alive, by_id, sample
 
 
 def test_stops_running_instances_that_match_and_skips_the_rest(

@@ -1,9 +1,7 @@
 """Reliability tests: the handlers, through the real SDK, against the emulator with faults on.
 
-The `Runner` here is the functional tests' runner (tests/functional/conftest.py) with the knobs
-these tests need: a function timeout, a clock other than the emulator's (one that records its
-sleeps), and a gateway factory that can stand in for a crashed process. It is not imported from
-there because pytest and mypy see that conftest under different module names.
+The `Runner` (tests/support.py) takes the knobs these tests need: a clock other than the
+emulator's (one that records its sleeps) and a gateway factory.
 """
 
 from __future__ import annotations
@@ -15,9 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -25,28 +21,9 @@ import pytest
 from ecs_emulator import CallRecord, EcsEmulator, EmulatorCredentials, FakeClock, FaultRule
 from ecs_emulator import SystemClock as EmulatorSystemClock
 from ecs_emulator.faults import FaultInjector, FaultKind
-from ecs_lifecycle.cli import make_context
-from ecs_lifecycle.ecs import make_gateway
-from ecs_lifecycle.handler import GatewayFactory, Services, handle
 from ecs_lifecycle.model import Function
+from tests.support import CHANGING, REPO, Runner
 
-REPO: Final = Path(__file__).resolve().parents[2]
-CHANGING: Final = frozenset(
-    {
-        "StopInstance",
-        "StopInstances",
-        "StartInstance",
-        "StartInstances",
-        "DeleteInstance",
-        "DeleteInstances",
-        "ModifyInstanceAutoReleaseTime",
-        "ModifyInstanceAttribute",
-        "ModifyInstanceChargeType",
-        "CreateSnapshot",
-        "TagResources",
-        "UntagResources",
-    }
-)
 _ID_PARAM: Final = re.compile(r"^(?:InstanceId|ResourceId)(?:\.\d+)?$")
 
 # One instance's state, as compared between runs: everything a function may change.
@@ -69,42 +46,6 @@ class RecordingClock:
         with self._lock:
             self.sleeps.append(seconds)
         self._clock.sleep(seconds)
-
-
-@dataclass
-class Runner:
-    """Runs a function's handler the way FC would, on the emulator's clock and endpoint."""
-
-    emulator: EcsEmulator
-    env: dict[str, str] = field(default_factory=dict)
-
-    def environ(self, **overrides: str) -> dict[str, str]:
-        return {
-            "FC_REGION": "cn-hangzhou",
-            "ECS_ENDPOINT": self.emulator.endpoint,
-            "ECS_PROTOCOL": "http",
-            **self.env,
-            **overrides,
-        }
-
-    def __call__(
-        self,
-        function: Function,
-        event: bytes | str | Mapping[str, Any],
-        *,
-        clock: Any = None,
-        gateway_factory: GatewayFactory | None = None,
-        **env: str,
-    ) -> dict[str, Any]:
-        raw = event if isinstance(event, (bytes, str)) else json.dumps(dict(event))
-        environ = self.environ(**env)
-        services = Services(
-            clock=clock or self.emulator.clock,
-            environ=environ,
-            gateway_factory=gateway_factory or make_gateway,
-            poll_interval=5.0,
-        )
-        return handle(function, raw, make_context(function, environ), services)
 
 
 @pytest.fixture

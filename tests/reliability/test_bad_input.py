@@ -19,8 +19,9 @@ from ecs_emulator import EcsEmulator, FakeClock
 from ecs_emulator.pytest_plugin import DEFAULT_START
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import Runner
 
-from .conftest import Runner, changing_calls, cli_command, cli_env, named_ids
+from .conftest import changing_calls, cli_command, cli_env, named_ids
 
 STOP, RELEASE, AUTO = Function.STOP, Function.RELEASE, Function.AUTO_RELEASE
 

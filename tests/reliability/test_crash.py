@@ -19,8 +19,9 @@ import pytest
 
 from ecs_emulator import EcsEmulator, FaultRule, InstanceSpec
 from ecs_lifecycle.model import Function
+from tests.support import REPO, Runner
 
-from .conftest import REPO, Runner, cli_command, cli_env, fleet_state, invoke_cli
+from .conftest import cli_command, cli_env, fleet_state, invoke_cli
 
 SETTINGS = {
     "TARGET_REGIONS": "cn-hangzhou",

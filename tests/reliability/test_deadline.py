@@ -13,8 +13,9 @@ import pytest
 from ecs_emulator import EcsEmulator, FaultRule
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import Runner
 
-from .conftest import Runner, changing_calls
+from .conftest import changing_calls
 
 EVENT = {"tags": {"env": "dev"}, "dry_run": False}
 

@@ -33,8 +33,9 @@ from ecs_emulator.pytest_plugin import DEFAULT_START
 from ecs_lifecycle.ecs import EcsGateway
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import CHANGING, Runner
 
-from .conftest import CHANGING, Runner, changing_calls, fleet_state, named_ids
+from .conftest import changing_calls, fleet_state, named_ids
 
 REGIONS: Final = ("cn-hangzhou", "cn-shanghai")
 SELECTOR: Final = {"env": "dev", "team": "core"}
@@ -238,7 +239,7 @@ def test_fault_matrix(
     interrupted = Outcome(invocations=1, killed=True)
     switch = KillSwitch(budget=max(1, reference.changing_calls // 2))
     with pytest.raises(ProcessKilledError):
-        run(function, EVENTS[function], gateway_factory=switch.factory(emulator))
+        run.using(gateway_factory=switch.factory(emulator))(function, EVENTS[function])
     halfway = _settled_state(emulator, ids)
     assert halfway != expected  # it really stopped half-way
     emulator.set_faults(FAULTS, seed=3)

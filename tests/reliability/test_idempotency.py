@@ -17,8 +17,9 @@ from ecs_emulator import EcsEmulator, FaultRule
 from ecs_emulator.faults import FaultKind
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import Runner
 
-from .conftest import Runner, changing_calls, fleet_state, seed_for
+from .conftest import changing_calls, fleet_state, seed_for
 
 RELEASE_AT = "2026-12-24T18:00:00Z"
 

@@ -18,8 +18,9 @@ from ecs_emulator.faults import FaultKind
 from ecs_lifecycle.ecs import RetryPolicy
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import Runner
 
-from .conftest import RecordingClock, Runner, fake_clock, seed_for
+from .conftest import RecordingClock, fake_clock, seed_for
 
 POLICY = RetryPolicy()
 
@@ -105,7 +106,7 @@ def test_retry_after_header_sets_the_wait(run: Runner, ecs_emulator: EcsEmulator
     )
     clock = RecordingClock(fake_clock(ecs_emulator))
 
-    run(Function.STOP, _event(Function.STOP, instance_id), clock=clock)
+    run.using(clock=clock)(Function.STOP, _event(Function.STOP, instance_id))
 
     first, second = ecs_emulator.calls_to("StopInstances")
     assert first.error_code == "Throttling.User"
@@ -121,7 +122,7 @@ def test_backoff_is_capped_and_attempts_are_bounded(run: Runner, ecs_emulator: E
     clock = RecordingClock(fake_clock(ecs_emulator))
 
     with pytest.raises(RunFailedError) as failed:
-        run(Function.RELEASE, _event(Function.RELEASE, instance_id), clock=clock)
+        run.using(clock=clock)(Function.RELEASE, _event(Function.RELEASE, instance_id))
 
     # Exactly tenacity's attempts reached ECS: the SDK added no retries of its own.
     attempts = ecs_emulator.calls_to("DeleteInstances")
@@ -181,7 +182,7 @@ def test_final_errors_are_attempted_exactly_once(
     clock = RecordingClock(fake_clock(ecs_emulator))
 
     with pytest.raises(RunFailedError) as failed:
-        run(function, _event(function, instance_id), clock=clock)
+        run.using(clock=clock)(function, _event(function, instance_id))
 
     assert len(ecs_emulator.calls_to(operation)) == 1
     entry = failed.value.summary["instances"][0]

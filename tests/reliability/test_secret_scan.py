@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .conftest import REPO
+from tests.support import REPO
 
 PLUGIN = Path(__file__).with_name("secret_plugins.py")
 # Known fakes in files this suite does not own, by file and detect-secrets' hash of the value

@@ -20,8 +20,9 @@ import pytest
 from ecs_emulator import EcsEmulator, EmulatorCredentials, FaultRule
 from ecs_lifecycle.errors import EcsLifecycleError
 from ecs_lifecycle.model import Function
+from tests.support import REPO, Runner
 
-from .conftest import REPO, Runner, cli_command, cli_env
+from .conftest import cli_command, cli_env
 
 STS = EmulatorCredentials.default_sts()
 WRONG_SECRET = "wrong-secret-" + "also-not-real"  # pragma: allowlist secret

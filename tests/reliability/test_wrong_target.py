@@ -16,8 +16,9 @@ import pytest
 from ecs_emulator import EcsEmulator, FaultRule
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from tests.support import Runner
 
-from .conftest import Runner, changing_calls, fleet_state, named_ids
+from .conftest import changing_calls, fleet_state, named_ids
 
 SHARED = {"team": "core", "app": "web"}
 DEV = {"env": "dev", **SHARED}
