@@ -213,6 +213,7 @@ class RunResult:
     exit_code: int
     wall_seconds: float
     peak_rss_mb: float
+    cpu_seconds: float  # user + system: what a fractional FC vCPU has to supply
     calls: dict[str, int]
     lower_bound: dict[str, int]
     counts: dict[str, int]
@@ -271,8 +272,8 @@ def child_environment(emulator: EcsEmulator) -> dict[str, str]:
 
 def run_child(
     function: str, event: dict[str, Any], environ: dict[str, str], workdir: Path
-) -> tuple[int, float, float, dict[str, Any]]:
-    """Exit code, wall seconds, peak RSS (MB) and the printed summary of one invocation."""
+) -> tuple[int, float, float, float, dict[str, Any]]:
+    """Exit code, wall seconds, peak RSS (MB), CPU seconds and the summary of one invocation."""
     event_file = workdir / "event.json"
     event_file.write_text(json.dumps(event), encoding="utf-8")
     out_path, err_path = workdir / "stdout.json", workdir / "stderr.log"
@@ -294,7 +295,8 @@ def run_child(
     if process.returncode not in (0, 1):
         tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"{function} exited {process.returncode}:\n{tail}")
-    return process.returncode, wall, usage.ru_maxrss / 1024.0, summary
+    cpu = usage.ru_utime + usage.ru_stime
+    return process.returncode, wall, usage.ru_maxrss / 1024.0, cpu, summary
 
 
 def run_scenario(
@@ -304,7 +306,7 @@ def run_scenario(
     emulator.add_fleet(fleet)
     emulator.set_faults([FaultRule(operation="*", latency=LATENCY)])
     emulator.clear_calls()
-    exit_code, wall, rss, summary = run_child(
+    exit_code, wall, rss, cpu, summary = run_child(
         scenario.function, scenario.event, child_environment(emulator), workdir
     )
     calls = Counter(call.operation for call in emulator.calls)
@@ -315,6 +317,7 @@ def run_scenario(
         exit_code=exit_code,
         wall_seconds=round(wall, 2),
         peak_rss_mb=round(rss, 1),
+        cpu_seconds=round(cpu, 2),
         calls=dict(sorted(calls.items())),
         lower_bound=bound,
         counts=dict(summary.get("counts", {})),
@@ -408,7 +411,7 @@ def measure_naive(emulator: EcsEmulator, per_kind: int) -> NaiveCost:
             InstanceSpec(region=region, status="Stopped", tags={"env": "dev", PROTECT_TAG: "true"}),
             InstanceSpec(region=region, status="Stopped", deletion_protection=True),
             InstanceSpec(region=region, status="Running", charge_type="PrePaid"),
-        ][: max(per_kind, 1)],
+        ],
     }
     ids = {
         kind: [view.instance_id for view in emulator.add_fleet(specs)]
@@ -543,13 +546,38 @@ def _by_operation(calls: dict[str, int], bound: dict[str, int]) -> str:
     )
 
 
+def _verdict(holds: bool) -> str:
+    return "holds" if holds else "MISSED"
+
+
+def render_targets(results: Sequence[RunResult], imports: dict[str, Any]) -> list[str]:
+    lines = ["Targets:"]
+    largest = max((r.fleet for r in results), default=0)
+    release = next((r for r in results if r.scenario == "release" and r.fleet == largest), None)
+    if release is not None:
+        lines += [
+            f"- release of {release.fleet:,}: ECS calls {release.calls_ratio:.2f} x the lower bound"
+            f" (target <= {CALLS_TARGET}): {_verdict(release.calls_ratio <= CALLS_TARGET)}",
+            f"- release of {release.fleet:,}: {release.speedup or 0:,.0f} x faster than the naive "
+            f"baseline (target >= {SPEEDUP_TARGET:.0f}): "
+            f"{_verdict((release.speedup or 0) >= SPEEDUP_TARGET)}",
+            f"- release of {release.fleet:,}: peak RSS {release.peak_rss_mb:.0f} MB (target < "
+            f"{RSS_TARGET_MB:.0f}): {_verdict(release.peak_rss_mb < RSS_TARGET_MB)}",
+        ]
+    lines.append(
+        f"- handler import {imports['ratio']:.2f} x the bare SDK import (target <= "
+        f"{IMPORT_TARGET}): {_verdict(imports['holds'])}"
+    )
+    return lines
+
+
 def render_table(
     results: Sequence[RunResult], imports: dict[str, Any], notes: Sequence[str]
 ) -> str:
     lines = [
         "| function | fleet | ECS calls (by operation: made/lower bound) | calls | lower bound | "
-        "ratio | calls/instance | wall s | naive s (scaled) | speed-up | peak RSS MB |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "ratio | calls/instance | wall s | naive s (scaled) | speed-up | peak RSS MB | CPU s |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         naive = f"{result.naive_seconds:,.0f}" if result.naive_seconds is not None else "-"
@@ -559,7 +587,7 @@ def render_table(
             f"{_by_operation(result.calls, result.lower_bound)} | {result.total_calls:,} | "
             f"{result.total_bound:,} | {result.calls_ratio:.2f} | "
             f"{result.total_calls / result.fleet:.3f} | {result.wall_seconds:.1f} | {naive} | "
-            f"{speedup} | {result.peak_rss_mb:.0f} |"
+            f"{speedup} | {result.peak_rss_mb:.0f} | {result.cpu_seconds:.1f} |"
         )
     lines += [
         "",
@@ -569,6 +597,8 @@ def render_table(
         f"{imports['repeats']} fresh interpreters each). Import plus parsing the first timer "
         f"event and its options: {imports['ready_seconds'] * 1000:.0f} ms (ratio "
         f"{imports['ready_ratio']:.2f}).",
+        "",
+        *render_targets(results, imports),
         "",
         *[f"- {note}" for note in notes],
     ]
@@ -608,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the manual release_after at the largest size (one call per instance)",
     )
     parser.add_argument("--naive-per-kind", type=int, default=2)
-    parser.add_argument("--import-repeats", type=int, default=7)
+    parser.add_argument("--import-repeats", type=int, default=11)
     parser.add_argument("--output", default=str(RESULTS / "latest"))
     options = parser.parse_args(argv)
     sizes = [int(size) for size in options.sizes.split(",") if size]
@@ -634,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{NAIVE_POLL_SECONDS:.0f} s, DeleteInstance; one instance at a time, raw SDK) "
             "timed on "
             f"{naive.sample['running']} running, {naive.sample['stopped']} stopped and "
-            f"{naive.sample['kept']} protected instances ({naive.running[0]:.1f} s, "
+            f"{naive.sample['kept']} kept (protect-tagged, deletion-protected, PrePaid) instances "
+            f"({naive.running[0]:.1f} s, "
             f"{naive.stopped[0]:.2f} s and {naive.kept[0]:.2f} s each), scaled linearly to each "
             "fleet's mix."
         )
