@@ -210,54 +210,46 @@ class EcsGateway:
         totals: list[int] | None = None,
     ) -> Iterator[Instance]:
         """Every page's instances; each page's TotalCount is appended to `totals` if given."""
-        next_token: str | None = None
-        for _ in range(MAX_PAGES):
-            request = ecs_models.DescribeInstancesRequest(
+        # A JSON-array string, not a list: a list would be sent as InstanceIds.N.
+        ids = json.dumps(instance_ids) if instance_ids is not None else None
+        tag = (
+            [ecs_models.DescribeInstancesRequestTag(key=k, value=v) for k, v in tags.conditions]
+            if tags is not None
+            else None
+        )
+
+        def request_for(next_token: str | None) -> Any:
+            return ecs_models.DescribeInstancesRequest(
                 region_id=region,
                 max_results=PAGE_SIZE,
                 next_token=next_token,
-                # A JSON-array string, not a list: a list would be sent as InstanceIds.N.
-                instance_ids=json.dumps(instance_ids) if instance_ids is not None else None,
-                tag=[
-                    ecs_models.DescribeInstancesRequestTag(key=key, value=value)
-                    for key, value in tags.conditions
-                ]
-                if tags is not None
-                else None,
+                instance_ids=ids,
+                tag=tag,
             )
-            body = self._call(
-                "DescribeInstances", region, _sender("describe_instances", request)
-            ).body
+
+        for body in self._pages("DescribeInstances", region, "describe_instances", request_for):
             listed = body.instances.instance if body.instances and body.instances.instance else []
             if totals is not None:
                 totals.append(int(body.total_count or 0))
             for item in listed:
                 yield _to_instance(item, region)
-            next_token = body.next_token or None
-            if not next_token:
-                return
-        raise EcsApiError(
-            "DescribeInstances", "TooManyPages", f"more than {MAX_PAGES} pages in {region}"
-        )
 
     def describe_disks(self, region: str, instance_id: str) -> list[DiskInfo]:
         """Every disk attached to `instance_id`, paged with MaxResults/NextToken."""
-        disks: list[DiskInfo] = []
-        next_token: str | None = None
-        for _ in range(MAX_PAGES):
-            request = ecs_models.DescribeDisksRequest(
+
+        def request_for(next_token: str | None) -> Any:
+            return ecs_models.DescribeDisksRequest(
                 region_id=region,
                 instance_id=instance_id,
                 max_results=PAGE_SIZE,
                 next_token=next_token,
             )
-            body = self._call("DescribeDisks", region, _sender("describe_disks", request)).body
-            listed = body.disks.disk if body.disks and body.disks.disk else []
-            disks.extend(DiskInfo(str(item.disk_id), str(item.type or "")) for item in listed)
-            next_token = body.next_token or None
-            if not next_token:
-                return disks
-        raise EcsApiError("DescribeDisks", "TooManyPages", f"more than {MAX_PAGES} pages")
+
+        return [
+            DiskInfo(str(item.disk_id), str(item.type or ""))
+            for body in self._pages("DescribeDisks", region, "describe_disks", request_for)
+            for item in (body.disks.disk if body.disks and body.disks.disk else [])
+        ]
 
     def describe_snapshots(self, region: str, snapshot_ids: Sequence[str]) -> list[SnapshotInfo]:
         """The snapshots with these ids (100 ids a call); ids ECS does not know are left out."""
@@ -276,18 +268,16 @@ class EcsGateway:
     def _snapshot_pages(
         self, region: str, *, snapshot_ids: str | None = None, tag: list[Any] | None = None
     ) -> Iterator[SnapshotInfo]:
-        next_token: str | None = None
-        for _ in range(MAX_PAGES):
-            request = ecs_models.DescribeSnapshotsRequest(
+        def request_for(next_token: str | None) -> Any:
+            return ecs_models.DescribeSnapshotsRequest(
                 region_id=region,
                 snapshot_ids=snapshot_ids,
                 tag=tag,
                 max_results=PAGE_SIZE,
                 next_token=next_token,
             )
-            body = self._call(
-                "DescribeSnapshots", region, _sender("describe_snapshots", request)
-            ).body
+
+        for body in self._pages("DescribeSnapshots", region, "describe_snapshots", request_for):
             listed = body.snapshots.snapshot if body.snapshots and body.snapshots.snapshot else []
             for item in listed:
                 yield SnapshotInfo(
@@ -297,10 +287,23 @@ class EcsGateway:
                     progress=_percent(item.progress),
                     creation_time=parse_api_time(item.creation_time),
                 )
+
+    def _pages(
+        self, operation: str, region: str, method: str, request_for: Callable[[str | None], Any]
+    ) -> Iterator[Any]:
+        """Each page's response body, following NextToken until it comes back empty.
+
+        Raises:
+            EcsApiError: more than MAX_PAGES pages (a NextToken that never ends).
+        """
+        next_token: str | None = None
+        for _ in range(MAX_PAGES):
+            body = self._call(operation, region, _sender(method, request_for(next_token))).body
+            yield body
             next_token = body.next_token or None
             if not next_token:
                 return
-        raise EcsApiError("DescribeSnapshots", "TooManyPages", f"more than {MAX_PAGES} pages")
+        raise EcsApiError(operation, "TooManyPages", f"more than {MAX_PAGES} pages in {region}")
 
     # --- changes -----------------------------------------------------------------------------
 
