@@ -72,7 +72,7 @@ def statically_called() -> set[str]:
     source = GATEWAY.read_text()
     methods = set(re.findall(r"""_sender\(\s*["']([a-z_]+)["']""", source))
     methods |= set(re.findall(r"\bclient\.([a-z][a-z_]+)\(", source))
-    labels = set(re.findall(r"""self\._call\(\s*["']([A-Z][A-Za-z]+)["']""", source))
+    labels = set(re.findall(r"""self\._(?:call|pages)\(\s*["']([A-Z][A-Za-z]+)["']""", source))
     return {_pascal(method) for method in methods} | labels
 
 
