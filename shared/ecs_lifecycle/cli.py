@@ -79,6 +79,23 @@ def invoke(function: Function, event: bytes) -> int:
     return 0
 
 
+class _CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The decision log lines on stderr, so that stdout holds only the result JSON."""
+
+
+def _log_to_stderr() -> None:
+    # Our own logger, not the root one: FC configures the root logger in the cloud, and a test
+    # runner may have; each call replaces the previous handler, so repeated runs do not stack.
+    logger = logging.getLogger("ecs_lifecycle")
+    for handler in [h for h in logger.handlers if isinstance(h, _CliLogHandler)]:
+        logger.removeHandler(handler)
+    handler = _CliLogHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def _read_event(source: str | None) -> bytes:
     if source is None:
         return b"{}"
@@ -106,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("emulator", help="run the local ECS emulator (see: emulator --help)")
     commands.add_parser("demo", help="run the three functions on the emulator's demo fleet")
     options = parser.parse_args(arguments)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_to_stderr()
     try:
         event = _read_event(options.event)
     except OSError as error:
