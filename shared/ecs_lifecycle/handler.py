@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
-from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
+from ecs_lifecycle.errors import InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
     IgnoredInvocation,
     Invocation,
@@ -88,13 +89,10 @@ def handle(
     """
     quiet_sdk_logs()
     services = services or default_services()
-    try:
+    with _refusals_logged(function):
         settings = Settings.from_env(function, services.environ)
         invocation = parse_event(event)
         request = request_for(function, invocation, settings)
-    except InvalidInputError as refusal:
-        log_line("refused", function=function.value, field=refusal.field, problem=refusal.problem)
-        raise
     if isinstance(invocation, IgnoredInvocation) or request is None:
         reason = invocation.reason if isinstance(invocation, IgnoredInvocation) else "nothing to do"
         summary = RunSummary(
@@ -149,31 +147,19 @@ def _run(
 ) -> dict[str, Any]:
     clock = services.clock
     now = clock.now()
-    try:
+    with _refusals_logged(request.function):
         resolve_manual_time(request.schedule, now)  # a manual time outside the window: refuse now
-    except InvalidInputError as refusal:
-        log_line(
-            "refused", function=request.function.value, field=refusal.field, problem=refusal.problem
-        )
-        raise
-    deadline = now + timedelta(seconds=_time_limit(context, request.settings, services.environ))
-    deadline -= timedelta(
-        seconds=min(
-            request.settings.deadline_margin_seconds,
-            _time_limit(context, request.settings, services.environ) / 4,
-        )
+    limit = _time_limit(context, request.settings, services.environ)
+    # Stop starting work a margin before FC kills the run (at most a quarter of a short limit).
+    deadline = now + timedelta(
+        seconds=limit - min(request.settings.deadline_margin_seconds, limit / 4)
     )
     gateway = services.gateway_factory(request.settings, clock, deadline)
     instances, missing = _load(gateway, request)
     decisions = plan(request, instances, now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
-    try:
+    with _refusals_logged(request.function):
         check_blast_radius(decisions, request.max_instances)
-    except BlastRadiusExceededError as refusal:
-        log_line(
-            "refused", function=request.function.value, field=refusal.field, problem=refusal.problem
-        )
-        raise
     results = execute(
         decisions,
         Execution(
@@ -240,6 +226,16 @@ def _load(gateway: Any, request: RunRequest) -> tuple[list[Instance], list[str]]
     found = {instance.instance_id for instance in instances}
     missing = [i for i in selection.instance_ids or () if i not in found]
     return instances, missing
+
+
+@contextmanager
+def _refusals_logged(function: Function) -> Iterator[None]:
+    """Log a refusal as one line before it propagates (FC shows the error; the log keeps it)."""
+    try:
+        yield
+    except InvalidInputError as refusal:
+        log_line("refused", function=function.value, field=refusal.field, problem=refusal.problem)
+        raise
 
 
 def _time_limit(context: Any, settings: Settings, environ: Mapping[str, str]) -> float:
