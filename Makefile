@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint format typecheck secrets unit test demo bench build clean
+.PHONY: install lint format typecheck pytest test demo bench build compat clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,27 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+# The whole suite, the secret scan and the offline deploy checks included.
+pytest: install
 	$(VENV)/bin/pytest
 
-test: lint typecheck unit
+test: lint typecheck pytest
+
+# The suite on the FC runtimes' Pythons, 3.10 and 3.12 (where the machine has them), each in its
+# own venv. The deploy checks are left out: they build and run cp310 packages already.
+COMPAT_PYTHONS ?= 3.10 3.12
+compat:
+	@set -e; for version in $(COMPAT_PYTHONS); do \
+	  venv=.venv-$$version; \
+	  py=python$$version; $$py -c '' 2>/dev/null || \
+	    py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version.*/bin/python$$version 2>/dev/null | tail -n 1); \
+	  test -n "$$py" || { echo "no Python $$version on this machine"; exit 1; }; \
+	  test -x $$venv/bin/python || $$py -m venv $$venv; \
+	  $$venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; \
+	  $$venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .; \
+	  echo "== Python $$version"; \
+	  $$venv/bin/pytest -p no:cacheprovider --ignore=tests/deploy -W ignore::DeprecationWarning; \
+	done
 
 # Function Compute code packages for s.yaml: build/<function>/ and build/<function>.zip. Needs only
 # python3 with pip (s.yaml's pre-deploy hook runs the same script); dependencies are cached.
@@ -44,4 +61,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* build dist .mypy_cache .ruff_cache .pytest_cache
