@@ -116,10 +116,15 @@ def request_for(
     if isinstance(invocation, (ManualInvocation, TimerInvocation)):
         raw = invocation.options
         request = build_request(settings, parse_options(function, raw) if raw is not None else None)
-        if isinstance(request.schedule, FromTag) and request.selection.is_empty:
-            # A reconcile run: every instance that carries the auto-release tag.
-            carries_tag = TagSelector(((settings.auto_release_tag, None),))
-            request = replace(request, selection=replace(request.selection, tags=carries_tag))
+        if isinstance(request.schedule, FromTag) and request.selection.instance_ids is None:
+            # A reconcile run: every instance (of the fleet selector, if any) that carries the
+            # auto-release tag; the others have nothing to reconcile, so they are not listed.
+            selection = request.selection
+            wanted = (settings.auto_release_tag, None)
+            existing = selection.tags.conditions if selection.tags is not None else ()
+            if not any(key == settings.auto_release_tag for key, _ in existing):
+                tags = TagSelector((*existing, wanted))
+                request = replace(request, selection=replace(selection, tags=tags))
         return request
     if function is not Function.AUTO_RELEASE:
         raise InvalidInputError(

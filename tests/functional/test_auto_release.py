@@ -248,3 +248,21 @@ def test_events_about_instances_outside_the_fleet_selector_change_nothing(
     assert run.changing_calls() == []
     assert alive(ecs_emulator, prod.instance_id).auto_release_time is None
     assert by_id(summary)[prod.instance_id]["outcome"] == "skipped"
+
+
+def test_reconcile_within_the_fleet_selector_lists_only_tagged_fleet_instances(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    tagged = ecs_emulator.add_instance(status="Running", tags={"env": "dev", "auto-release": "3d"})
+    untagged = ecs_emulator.add_instance(status="Running", tags={"env": "dev"})
+    outside = ecs_emulator.add_instance(
+        status="Running", tags={"env": "prod", "auto-release": "3d"}
+    )
+    summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), TARGET_TAGS="env=dev")
+    assert set(by_id(summary)) == {tagged.instance_id}
+    assert alive(ecs_emulator, tagged.instance_id).auto_release_time is not None
+    assert alive(ecs_emulator, outside.instance_id).auto_release_time is None
+    assert untagged.instance_id not in by_id(summary)
+    # ECS was asked for exactly that: the fleet tag and the auto-release key.
+    params = ecs_emulator.calls_to("DescribeInstances")[0].params
+    assert {params["Tag.1.Key"], params["Tag.2.Key"]} == {"env", "auto-release"}
