@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ecs_lifecycle.errors import InvalidInputError
 from ecs_lifecycle.selection import unique, validate_instance_id, validate_region
+from ecs_lifecycle.timeparse import parse_zoned_time
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
 TAG_EVENT_NAMES: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
@@ -44,6 +46,7 @@ class TimerInvocation:
 
     trigger_name: str
     options: dict[str, Any] | None
+    trigger_time: datetime | None = None  # None when the timer sent no readable time
     kind: str = "timer"
 
 
@@ -150,7 +153,11 @@ def _parse_timer(document: dict[str, Any]) -> TimerInvocation:
         raise InvalidInputError(f"timer event {where}", error["msg"]) from None
     payload = (timer.payload or "").strip()
     options = _load_json_object("timer payload", payload) if payload else None
-    return TimerInvocation(trigger_name=timer.triggerName, options=options)
+    return TimerInvocation(
+        trigger_name=timer.triggerName,
+        options=options,
+        trigger_time=parse_zoned_time(timer.triggerTime),
+    )
 
 
 def _parse_cloud_event(document: dict[str, Any]) -> Invocation:

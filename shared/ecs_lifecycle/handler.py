@@ -48,6 +48,7 @@ from ecs_lifecycle.planning import (
 from ecs_lifecycle.selection import Selection, TagSelector
 from ecs_lifecycle.settings import (
     FromTag,
+    ReleaseAfter,
     RunRequest,
     Settings,
     build_request,
@@ -116,6 +117,9 @@ def request_for(
     if isinstance(invocation, (ManualInvocation, TimerInvocation)):
         raw = invocation.options
         request = build_request(settings, parse_options(function, raw) if raw is not None else None)
+        if isinstance(invocation, TimerInvocation) and isinstance(request.schedule, ReleaseAfter):
+            since = invocation.trigger_time
+            request = replace(request, schedule=replace(request.schedule, since=since))
         if isinstance(request.schedule, FromTag) and request.selection.instance_ids is None:
             # A reconcile run: every instance (of the fleet selector, if any) that carries the
             # auto-release tag; the others have nothing to reconcile, so they are not listed.

@@ -212,22 +212,23 @@ def latest_release_time(now: datetime) -> datetime:
 def resolve_manual_time(schedule: Schedule | None, now: datetime) -> datetime | None:
     """The moment a manual `release_at`/`release_after` asks for, checked against the window.
 
-    A time in the past, or more than three years ahead, is refused before any ECS call; one
-    sooner than 30 minutes is clamped later, per instance, and reported as such.
+    A `release_at` in the past, or any time more than three years ahead, is refused before any
+    ECS call; one sooner than 30 minutes (a `release_after` counted from a timer's trigger time
+    included) is clamped later, per instance, and reported as such.
 
     Raises:
         InvalidInputError: the time is in the past or too far ahead.
     """
     if isinstance(schedule, ReleaseAfter):
-        moment = now + schedule.duration
+        moment = (schedule.since or now) + schedule.duration
         field = "release_after"
     elif isinstance(schedule, ReleaseAt):
         moment = schedule.moment
         field = "release_at"
+        if moment <= now:
+            raise InvalidInputError(field, f"{moment.isoformat()} is in the past")
     else:
         return None
-    if moment <= now:
-        raise InvalidInputError(field, f"{moment.isoformat()} is in the past")
     if moment > latest_release_time(now):
         raise InvalidInputError(
             field, f"{moment.isoformat()} is more than 3 years ahead; ECS refuses it"

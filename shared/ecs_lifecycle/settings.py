@@ -224,9 +224,14 @@ class ReleaseAt:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseAfter:
-    """Set auto-release to now plus this duration (manual `release_after`)."""
+    """Set auto-release to a duration after `since` (a timer's trigger time), or after now.
+
+    Counting from the trigger time makes a retried timer invocation ask for the same minute, so
+    the retry finds the time already set and makes no call.
+    """
 
     duration: timedelta
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,3 +266,26 @@ def test_reconcile_within_the_fleet_selector_lists_only_tagged_fleet_instances(
     # ECS was asked for exactly that: the fleet tag and the auto-release key.
     params = ecs_emulator.calls_to("DescribeInstances")[0].params
     assert {params["Tag.1.Key"], params["Tag.2.Key"]} == {"env", "auto-release"}
+
+
+def test_a_retried_timer_with_release_after_asks_for_the_same_minute(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    instance = ecs_emulator.add_instance(status="Running", tags={"env": "dev"})
+    trigger = ecs_emulator.clock.now()
+    payload = json.dumps({"instance_ids": [instance.instance_id], "release_after": "8h"})
+    timer = json.dumps(
+        {
+            "triggerTime": trigger.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "triggerName": "ttl",
+            "payload": payload,
+        }
+    )
+    run(Function.AUTO_RELEASE, timer)
+    ecs_emulator.advance(600)  # FC retries the invocation ten minutes later
+    retried = run(Function.AUTO_RELEASE, timer)
+    assert len(ecs_emulator.calls_to("ModifyInstanceAutoReleaseTime")) == 1
+    assert "already" in by_id(retried)[instance.instance_id]["reason"]
+    assert alive(ecs_emulator, instance.instance_id).auto_release_time == trigger + timedelta(
+        hours=8
+    )

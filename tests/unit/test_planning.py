@@ -285,3 +285,24 @@ def test_auto_release_tag_name_comes_from_the_policy() -> None:
     tagged = instance(tags={"ttl": "8h"})
     decision = only(plan_auto_release([tagged], FromTag(), Policy(auto_release_tag="ttl"), NOW))
     assert decision.changes
+
+
+def test_release_after_counts_from_since_when_given() -> None:
+    trigger = NOW - timedelta(minutes=10)
+    decision = only(
+        plan_auto_release(
+            [instance()], ReleaseAfter(timedelta(hours=8), since=trigger), Policy(), NOW
+        )
+    )
+    assert decision.release_at == (trigger + timedelta(hours=8)).replace(second=0, microsecond=0)
+
+
+def test_release_after_from_a_long_past_trigger_is_clamped_not_refused() -> None:
+    trigger = NOW - timedelta(hours=2)
+    decision = only(
+        plan_auto_release(
+            [instance()], ReleaseAfter(timedelta(hours=1), since=trigger), Policy(), NOW
+        )
+    )
+    assert decision.release_at == earliest_release_time(NOW)
+    assert "clamped" in decision.reason
