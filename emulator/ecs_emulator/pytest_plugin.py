@@ -23,7 +23,7 @@ from typing import Any, Final
 import pytest
 
 from ecs_emulator.client import make_sdk_client
-from ecs_emulator.clock import FakeClock
+from ecs_emulator.clock import FakeClock, SystemClock
 from ecs_emulator.emulator import EcsEmulator
 
 DEFAULT_START: Final = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
@@ -41,6 +41,24 @@ def ecs_emulator(ecs_emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
     yield ecs_emulator_server
     errors = list(ecs_emulator_server.internal_errors)
     ecs_emulator_server.reset()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def ecs_live_emulator_server() -> Iterator[EcsEmulator]:
+    with EcsEmulator(clock=SystemClock()) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ecs_live_emulator(ecs_live_emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
+    """An emulator on the real clock, for code under test in another process (a CLI, a runtime
+    interpreter), which cannot share a FakeClock. Reset per test, like ``ecs_emulator``."""
+    ecs_live_emulator_server.reset(clock=SystemClock())
+    yield ecs_live_emulator_server
+    errors = list(ecs_live_emulator_server.internal_errors)
+    ecs_live_emulator_server.reset()
     if errors:
         raise errors[0]
 

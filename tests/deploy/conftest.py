@@ -8,14 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
-from ecs_emulator import EcsEmulator, EmulatorCredentials, SystemClock
+from ecs_emulator import EcsEmulator
 
 from .checks import REPO_ROOT, SCHEMA_PATH, load_spec, resolved_props
 
@@ -127,23 +126,11 @@ def runtime_python(runtime_version: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def emulator_server() -> Iterator[EcsEmulator]:
-    """A real-time emulator: the child interpreter runs the real clock, so the emulator must too."""
-    with EcsEmulator(
-        credentials=EmulatorCredentials.default(), clock=SystemClock(), stop_delay=1
-    ) as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emulator(emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
-    emulator_server.reset(clock=SystemClock())
-    yield emulator_server
-    errors = list(emulator_server.internal_errors)
-    emulator_server.reset()
-    if errors:
-        raise errors[0]
+def emulator(ecs_live_emulator: EcsEmulator) -> EcsEmulator:
+    """A real-time emulator: the child interpreter runs the real clock, so the emulator must too."""
+    ecs_live_emulator.settings.stop_delay = 1
+    return ecs_live_emulator
 
 
 @dataclass(frozen=True)

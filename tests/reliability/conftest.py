@@ -12,14 +12,13 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 import pytest
 
 from ecs_emulator import CallRecord, EcsEmulator, EmulatorCredentials, FakeClock, FaultRule
-from ecs_emulator import SystemClock as EmulatorSystemClock
 from ecs_emulator.faults import FaultInjector, FaultKind
 from ecs_lifecycle.model import Function
 from tests.support import CHANGING, REPO, Runner
@@ -115,21 +114,10 @@ def seed_for(rule: FaultRule, operation: str, pattern: list[FaultKind | None]) -
 # --- child processes: the real `ecs-lifecycle invoke` ------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def live_emulator_server() -> Iterator[EcsEmulator]:
-    """An emulator on real time, for handlers running in another process."""
-    with EcsEmulator(clock=EmulatorSystemClock()) as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def live_emulator(live_emulator_server: EcsEmulator) -> Iterator[EcsEmulator]:
-    live_emulator_server.reset(clock=EmulatorSystemClock())
-    yield live_emulator_server
-    errors = list(live_emulator_server.internal_errors)
-    live_emulator_server.reset()
-    if errors:
-        raise errors[0]
+def live_emulator(ecs_live_emulator: EcsEmulator) -> EcsEmulator:
+    """An emulator on real time, for handlers running in another process."""
+    return ecs_live_emulator
 
 
 def cli_env(
