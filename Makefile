@@ -56,7 +56,7 @@ demo: install
 	$(VENV)/bin/ecs-lifecycle demo
 
 # Fleets of 1,000 and 10,000 instances on the emulator (50 ms a call), the naive baseline and
-# import time; about 6 minutes. Not part of `make test`. Writes bench/results/latest.{json,md}.
+# import time; about 4 minutes on 2 cores. Not part of `make test`. Writes bench/results/latest.{json,md}.
 bench: install
 	$(PY) bench/run.py
 
