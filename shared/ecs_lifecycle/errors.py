@@ -49,10 +49,9 @@ class SelectorRequiredError(InvalidInputError):
 class BlastRadiusExceededError(InvalidInputError):
     """A run would change more instances than max_instances allows; it changed none."""
 
-    def __init__(self, limit: int, matched: int, summary: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, limit: int, matched: int) -> None:
         self.limit = limit
         self.matched = matched
-        self.summary = summary
         super().__init__(
             "max_instances",
             f"this run would change {matched} instances, more than max_instances={limit}; "

@@ -19,6 +19,7 @@ from typing import Any
 from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
+from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
     IgnoredInvocation,
@@ -69,8 +70,6 @@ class Services:
 
 
 def default_services() -> Services:
-    from ecs_lifecycle.ecs import make_gateway  # noqa: PLC0415 - keeps the SDK import off tests of parsing
-
     return Services(clock=SystemClock(), environ=os.environ, gateway_factory=make_gateway)
 
 

@@ -40,7 +40,6 @@ class Outcome(str, Enum):
 
 
 POSTPAID = "PostPaid"
-PREPAID = "PrePaid"
 # The tag every snapshot taken before a release carries: how a person (and a re-run, which reuses
 # them) finds the snapshots of an instance that no longer exists. Keys must not start with acs:
 # or aliyun, so it is our own prefix.
@@ -68,9 +67,6 @@ class Instance:
             if tag_key == key:
                 return value
         return None
-
-    def has_tag(self, key: str) -> bool:
-        return any(tag_key == key for tag_key, _ in self.tags)
 
 
 @dataclass(frozen=True, slots=True)
