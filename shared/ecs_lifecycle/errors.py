@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from pydantic import ValidationError
+
 
 _SHOWN_FAILURES: Final = 20  # the error message carries the first failures; the summary has all
 
@@ -29,6 +31,13 @@ class InvalidInputError(EcsLifecycleError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+def refusal_from(exc: ValidationError, where: str = "") -> InvalidInputError:
+    """A pydantic validation failure as our refusal, naming the first bad field."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    return InvalidInputError(f"{where} {field}".strip() or "event", error["msg"])
 
 
 class ConfigError(InvalidInputError):

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ecs_lifecycle.errors import InvalidInputError
+from ecs_lifecycle.errors import InvalidInputError, refusal_from
 from ecs_lifecycle.selection import unique, validate_instance_id, validate_region
 from ecs_lifecycle.timeparse import parse_zoned_time
 
@@ -148,9 +148,7 @@ def _parse_timer(document: dict[str, Any]) -> TimerInvocation:
     try:
         timer = _TimerEvent.model_validate(document)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise InvalidInputError(f"timer event {where}", error["msg"]) from None
+        raise refusal_from(exc, "timer event") from None
     payload = (timer.payload or "").strip()
     options = _load_json_object("timer payload", payload) if payload else None
     return TimerInvocation(
@@ -164,9 +162,7 @@ def _parse_cloud_event(document: dict[str, Any]) -> Invocation:
     try:
         event = _CloudEvent.model_validate(document)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise InvalidInputError(f"EventBridge event {where}", error["msg"]) from None
+        raise refusal_from(exc, "EventBridge event") from None
     data = event.data or {}
     if event.type == STATE_CHANGE_TYPE:
         return _parse_state_change(event, data)

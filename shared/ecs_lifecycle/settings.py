@@ -14,7 +14,12 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from ecs_lifecycle.errors import ConfigError, InvalidInputError, SelectorRequiredError
+from ecs_lifecycle.errors import (
+    ConfigError,
+    InvalidInputError,
+    SelectorRequiredError,
+    refusal_from,
+)
 from ecs_lifecycle.model import Function
 from ecs_lifecycle.selection import (
     Selection,
@@ -202,14 +207,12 @@ def parse_options(function: Function, raw: Mapping[str, Any]) -> _Options:
     try:
         return OPTIONS_MODEL[function].model_validate(dict(raw))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "event"
-        if error["type"] == "extra_forbidden":
+        refusal = refusal_from(exc)
+        if exc.errors()[0]["type"] == "extra_forbidden":
             known = ", ".join(sorted(OPTIONS_MODEL[function].model_fields))
-            raise InvalidInputError(
-                field, f"unknown option for {function.value} (known: {known})"
-            ) from None
-        raise InvalidInputError(field, error["msg"]) from None
+            problem = f"unknown option for {function.value} (known: {known})"
+            raise InvalidInputError(refusal.field, problem) from None
+        raise refusal from None
 
 
 # --- the request: settings + options, resolved ---------------------------------------------------
