@@ -385,21 +385,32 @@ class EcsGateway:
         return str(response.body.request_id) if response.body.request_id else None
 
     def modify_auto_release_time(
-        self, region: str, instance_id: str, release_at: datetime | None
-    ) -> str | None:
-        """Set the auto-release time, or cancel it when `release_at` is None (parameter omitted)."""
-        request = ecs_models.ModifyInstanceAutoReleaseTimeRequest(
-            region_id=region,
-            instance_id=instance_id,
-            # None omits the parameter, which is what cancels; "" would not be the same.
-            auto_release_time=format_api_time(release_at) if release_at is not None else None,
-        )
-        response = self._call(
-            "ModifyInstanceAutoReleaseTime",
-            region,
-            _sender("modify_instance_auto_release_time", request),
-        )
-        return str(response.body.request_id) if response.body.request_id else None
+        self,
+        region: str,
+        instance_id: str,
+        release_at: Callable[[], datetime | None] | datetime | None,
+    ) -> datetime | None:
+        """Set the auto-release time, or cancel it when the time is None (parameter omitted).
+
+        `release_at` may be a function, called as each attempt is sent: a time computed from the
+        clock then (the earliest minute ECS allows) stays valid however long retries took.
+        Returns the time sent in the successful attempt, to the minute.
+        """
+        sent: list[datetime | None] = [None]
+
+        def send(client: EcsClient) -> Any:
+            moment = release_at() if callable(release_at) else release_at
+            sent[0] = moment.replace(second=0, microsecond=0) if moment is not None else None
+            request = ecs_models.ModifyInstanceAutoReleaseTimeRequest(
+                region_id=region,
+                instance_id=instance_id,
+                # None omits the parameter, which is what cancels; "" would not be the same.
+                auto_release_time=format_api_time(moment) if moment is not None else None,
+            )
+            return client.modify_instance_auto_release_time(request)
+
+        self._call("ModifyInstanceAutoReleaseTime", region, send)
+        return sent[0]
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -476,13 +487,7 @@ def _translate(operation: str, exc: TeaException) -> Exception:
         error = EcsApiError(operation, "NetworkError", f"no usable answer ({detail})", None, status)
         return _TransientError(error, None)
     error = EcsApiError(operation, str(code), message or "no message", request_id, status)
-    retryable = (
-        code in RETRYABLE_CODES
-        or str(code).startswith("Throttling")
-        or status == 429
-        or (isinstance(status, int) and status >= 500 and code not in NEVER_RETRIED_5XX)
-    )
-    if retryable:
+    if is_transient(error):
         retry_after = (
             retry_after_ms / 1000.0
             if isinstance(retry_after_ms, int) and retry_after_ms > 0
@@ -490,6 +495,21 @@ def _translate(operation: str, exc: TeaException) -> Exception:
         )
         return _TransientError(error, retry_after)
     return error
+
+
+def is_transient(error: EcsApiError) -> bool:
+    """Whether `error` may pass with time (throttling, 5xx, the network), not a verdict.
+
+    The gateway retries these; when one still surfaces, retries ran out, and a caller must not
+    read it as a verdict on the instances in the call (e.g. split a batch to find a culprit).
+    """
+    code, status = error.code, error.status
+    return (
+        code in RETRYABLE_CODES
+        or code.startswith("Throttling")
+        or status == 429
+        or (isinstance(status, int) and status >= 500 and code not in NEVER_RETRIED_5XX)
+    )
 
 
 def _percent(progress: Any) -> int:
