@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -121,6 +121,7 @@ class EcsEmulator:
         self._state = FleetState(replace(self._initial_settings), seed)
         self._calls: list[CallRecord] = []
         self._faults = FaultInjector()
+        self._changes: list[_MidRunChange] = []
         self.internal_errors: list[BaseException] = []
 
     # ----- server lifecycle ------------------------------------------------------------
@@ -200,6 +201,7 @@ class EcsEmulator:
             self._state = FleetState(replace(self._initial_settings), self.seed)
             self._calls = []
             self._faults = FaultInjector()
+            self._changes = []
             self._credentials = [self._initial_credentials]
             self._verifier = RequestVerifier(self._credentials)
             self.internal_errors = []
@@ -350,6 +352,31 @@ class EcsEmulator:
                 self._state.schedule(release_at, "auto-release", instance_id)
             return instance.view()
 
+    def attach_disk(self, instance_id: str, spec: DiskSpec | None = None) -> DiskView:
+        """Attach a new data disk to an instance (what AttachDisk does), behind the API's back."""
+        with self._lock:
+            self._settle()
+            instance = self._state.instances.get(instance_id)
+            if instance is None:
+                raise KeyError(instance_id)
+            disk_spec = spec or DiskSpec()
+            position = len(self._state.disks_by_instance.get(instance_id, []))
+            disk = Disk(
+                disk_id=self._state.new_id("d-", instance.region),
+                region=instance.region,
+                zone=instance.zone,
+                instance_id=instance_id,
+                disk_type=disk_spec.disk_type,
+                category=disk_spec.category,
+                size_gib=disk_spec.size_gib,
+                device=f"/dev/xvd{chr(ord('a') + position)}",
+                creation_time=self._clock.now(),
+                seq=self._state.next_seq(),
+                delete_with_instance=disk_spec.delete_with_instance,
+            )
+            self._state.add_disk(disk)
+            return disk.view()
+
     def release_now(self, instance_id: str) -> None:
         """Release an instance outside the API (someone else did it, e.g. in the console)."""
         with self._lock:
@@ -477,6 +504,39 @@ class EcsEmulator:
             else:
                 self._state.failing_snapshot_disks.add(disk_id)
 
+    # ----- the world changing mid-run -------------------------------------------------------
+    def on_call(
+        self,
+        operation: str,
+        change: Callable[[], object],
+        *,
+        nth: int = 1,
+        before: bool = False,
+    ) -> None:
+        """Change the world while a run is under way: someone tags, starts or protects an instance.
+
+        ``change`` runs once, when the ``nth`` request for ``operation`` reaches the emulator:
+        right after that operation took effect (before its answer is sent), or, with ``before``,
+        just before it. It may call any of the emulator's own methods (``update_instance``,
+        ``attach_disk``, ...), as a console user or another tool would act meanwhile.
+        """
+        if nth < 1:
+            raise ValueError("nth counts requests from 1")
+        with self._lock:
+            self._changes.append(_MidRunChange(operation, change, nth, before))
+
+    def _fire_changes(self, operation: str, *, before: bool) -> None:
+        with self._lock:
+            due = []
+            for change in self._changes:
+                if change.operation != operation or change.before is not before:
+                    continue
+                change.seen += 1
+                if change.seen == change.nth:
+                    due.append(change)
+        for change in due:  # outside the lock: a change calls the emulator's own methods
+            change.change()
+
     # ----- request handling ----------------------------------------------------------------
     def _handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
@@ -501,6 +561,7 @@ class EcsEmulator:
         if decision.kind in _PRE_EFFECT_FAULTS:
             return self._answer_fault(context, decision, request)
 
+        self._fire_changes(action, before=True)
         try:
             with self._lock:
                 now = self._clock.now()
@@ -511,6 +572,8 @@ class EcsEmulator:
         except Exception as error:  # noqa: BLE001 - a bug in the emulator must still answer
             self.internal_errors.append(error)
             return self._answer_error(context, api_error("InternalError"))
+        finally:
+            self._fire_changes(action, before=False)
 
         if decision.kind is FaultKind.DROP_AFTER_EFFECT:
             self._record(context, 0, None, FaultKind.DROP_AFTER_EFFECT.value)
@@ -578,6 +641,19 @@ class EcsEmulator:
                     fault=fault,
                 )
             )
+
+
+class _MidRunChange:
+    __slots__ = ("before", "change", "nth", "operation", "seen")
+
+    def __init__(
+        self, operation: str, change: Callable[[], object], nth: int, before: bool
+    ) -> None:
+        self.operation = operation
+        self.change = change
+        self.nth = nth
+        self.before = before
+        self.seen = 0
 
 
 class _CallContext:
