@@ -21,12 +21,17 @@ from ecs_lifecycle.selection import unique, validate_instance_id, validate_regio
 from ecs_lifecycle.timeparse import parse_zoned_time
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
+# Real events nest about six levels (envelope, data, requestParameters, Tag, item); anything far
+# deeper is refused before code that recurses (pydantic, json.dumps, logging) can meet it.
+MAX_JSON_DEPTH: Final = 32
 TAG_EVENT_NAMES: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
 _REMOVING_EVENT_NAMES: Final = frozenset({"UntagResources", "RemoveTags"})
 STATE_CHANGE_TYPE: Final = "ecs:Instance:StateChange"
 _API_CALL_SUFFIX: Final = ":ActionTrail:ApiCall"
 _SUBJECT_INSTANCE: Final = re.compile(r"instance/(i-[0-9a-z]+)$")
 _SUBJECT_REGION: Final = re.compile(r"^acs:ecs:([a-z0-9-]+):")
+_TOO_DEEP: Final = f"is nested more than {MAX_JSON_DEPTH} levels deep; no real event is"
+_QUOTED_MAX: Final = 80  # longer values are described by their length in refusals, not quoted
 _INDEXED_KEY: Final = re.compile(
     r"^(?P<name>[A-Za-z]+)\.(?P<index>\d{1,3})(?:\.(?P<field>Key|Value))?$"
 )
@@ -116,7 +121,8 @@ def parse_event(raw: bytes | bytearray | str) -> Invocation:
     """Tell the event apart and parse it.
 
     Raises:
-        InvalidInputError: unreadable bytes, JSON that is not an object, or an unknown shape.
+        InvalidInputError: unreadable bytes, JSON that is not an object, nested too deeply or with
+            a number too long, or an unknown shape.
     """
     document = _load_json_object("event", raw)
     if "specversion" in document or ("source" in document and "type" in document):
@@ -127,6 +133,18 @@ def parse_event(raw: bytes | bytearray | str) -> Invocation:
 
 
 def _load_json_object(field: str, raw: bytes | bytearray | str) -> dict[str, Any]:
+    document = _load_json(field, raw)
+    if not isinstance(document, dict):
+        raise InvalidInputError(field, f"must be a JSON object, not {type(document).__name__}")
+    return document
+
+
+def _load_json(field: str, raw: bytes | bytearray | str) -> object:
+    """JSON from the event, or JSON embedded in it as a string; empty text is an empty object.
+
+    Raises:
+        InvalidInputError: too big, not UTF-8, not JSON, nested too deeply, or a number too long.
+    """
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidInputError(
             field, f"{len(raw)} bytes is more than the {MAX_EVENT_BYTES} accepted"
@@ -136,12 +154,30 @@ def _load_json_object(field: str, raw: bytes | bytearray | str) -> dict[str, Any
         document = json.loads(text) if text.strip() else {}
     except UnicodeDecodeError:
         raise InvalidInputError(field, "is not UTF-8 text") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise InvalidInputError(field, f"is not valid JSON ({detail})") from None
-    if not isinstance(document, dict):
-        raise InvalidInputError(field, f"must be a JSON object, not {type(document).__name__}")
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(field, f"is not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InvalidInputError(field, _TOO_DEEP) from None
+    except ValueError:
+        # Python refuses to read integers of more than 4,300 digits (sys.get_int_max_str_digits).
+        raise InvalidInputError(
+            field, "holds a number with too many digits; no real event does"
+        ) from None
+    _check_depth(field, document)
     return document
+
+
+def _check_depth(field: str, document: object) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH; iterative, so depth cannot exhaust the stack."""
+    pending: list[tuple[dict[str, Any] | list[Any], int]] = []
+    if isinstance(document, (dict, list)):
+        pending.append((document, 1))
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInputError(field, _TOO_DEEP)
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def _parse_timer(document: dict[str, Any]) -> TimerInvocation:
@@ -170,7 +206,7 @@ def _parse_cloud_event(document: dict[str, Any]) -> Invocation:
         return _parse_api_call(event, data)
     raise InvalidInputError(
         "EventBridge event type",
-        f"{event.type!r} is not handled "
+        f"{_quoted(event.type)} is not handled "
         f"(expected {STATE_CHANGE_TYPE} or an ECS ActionTrail API call)",
     )
 
@@ -187,7 +223,7 @@ def _parse_state_change(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
     return StateChangeInvocation(
         event_id=event.id,
         region=_event_region(event, data),
-        instance_id=validate_instance_id("EventBridge event data.resourceId", instance_id),
+        instance_id=_checked_instance_id("EventBridge event data.resourceId", instance_id),
         state=state,
     )
 
@@ -197,12 +233,13 @@ def _parse_api_call(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
     if data.get("errorCode"):
         return IgnoredInvocation(
             event_id=event.id,
-            reason=f"the {name} call failed ({data.get('errorCode')}), so nothing changed",
+            reason=f"the {_quoted(name)} call failed ({_quoted(data.get('errorCode'))}), "
+            "so nothing changed",
         )
     if name not in TAG_EVENT_NAMES:
         raise InvalidInputError(
             "EventBridge event data.eventName",
-            f"{name!r} is not a tag call this function handles "
+            f"{_quoted(name)} is not a tag call this function handles "
             f"({', '.join(sorted(TAG_EVENT_NAMES))})",
         )
     parameters = _request_parameters(data)
@@ -225,28 +262,31 @@ def _parse_api_call(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
 
 
 def _request_parameters(data: dict[str, Any]) -> dict[str, Any]:
-    """`requestParameters` comes as an object, or as a JSON string in `requestParameterJson`."""
-    parameters = data.get("requestParameters")
-    if isinstance(parameters, str):
-        parameters = _try_json(parameters)
-    if not isinstance(parameters, dict):
-        parameters = _try_json(data.get("requestParameterJson"))
-    return parameters if isinstance(parameters, dict) else {}
+    """`requestParameters` comes as an object, or as a JSON string in `requestParameterJson`.
+
+    Raises:
+        InvalidInputError: a JSON string that is not JSON, or is nested too deeply.
+    """
+    for key in ("requestParameters", "requestParameterJson"):
+        parameters = _embedded_json(f"EventBridge event data.{key}", data.get(key))
+        if isinstance(parameters, dict):
+            return parameters
+    return {}
 
 
-def _try_json(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return None
+def _embedded_json(field: str, value: object) -> object:
+    """A value that may be JSON written into a string (`'["i-..."]'`); other strings stay text."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[", '"')):
+        return _load_json(field, value)
+    return value
 
 
 def _listed(parameters: dict[str, Any], name: str) -> list[str]:
     """A list parameter in any of the shapes seen: `Name.N` keys, a list, or a JSON string."""
     values: list[str] = []
-    direct = _try_json(parameters.get(name))
+    direct = _embedded_json(
+        f"EventBridge event data.requestParameters.{name}", parameters.get(name)
+    )
     if isinstance(direct, list):
         values.extend(str(item) for item in direct)
     elif isinstance(direct, str):
@@ -276,7 +316,7 @@ def _instance_ids(
         candidates.append(subject)
     field = "EventBridge event instance id"
     return unique(
-        validate_instance_id(field, value) for value in candidates if value.startswith("i-")
+        _checked_instance_id(field, value) for value in candidates if value.startswith("i-")
     )
 
 
@@ -310,4 +350,18 @@ def _event_region(event: _CloudEvent, data: dict[str, Any]) -> str:
         raise InvalidInputError(
             "EventBridge event", "names no region (aliyunregionid or data.acsRegion)"
         )
+    if len(region) > _QUOTED_MAX:
+        raise InvalidInputError("EventBridge event region", f"{_quoted(region)} is not a region id")
     return validate_region("EventBridge event region", region)
+
+
+def _checked_instance_id(field: str, value: str) -> str:
+    if len(value) > _QUOTED_MAX:  # a huge value would make a huge refusal and log line
+        raise InvalidInputError(field, f"{_quoted(value)} is not an ECS instance id")
+    return validate_instance_id(field, value)
+
+
+def _quoted(value: object) -> str:
+    """A value for a refusal message: quoted, or described by its length when it is long."""
+    shown = repr(value)
+    return shown if len(shown) <= _QUOTED_MAX else f"a {len(shown)}-character value"

@@ -19,6 +19,7 @@ from ecs_lifecycle.events import (
     TimerInvocation,
     parse_event,
 )
+from tests.hostile_json import DEEP_OR_HUGE
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "events"
 
@@ -183,3 +184,24 @@ def test_any_cloud_event_shape_parses_or_is_refused_cleanly(event: dict[str, Any
         parse_event(json.dumps(event))
     except InvalidInputError as refusal:
         assert refusal.problem
+
+
+# --- deeply nested or huge JSON, anywhere in an event ---
+
+
+@pytest.mark.parametrize("name", list(DEEP_OR_HUGE))
+def test_deep_or_huge_json_anywhere_is_refused_not_a_crash(name: str) -> None:
+    raw, field, message = DEEP_OR_HUGE[name]
+    with pytest.raises(InvalidInputError) as refused:
+        parse_event(raw)
+    assert refused.value.field == field
+    assert message in refused.value.problem
+
+
+def test_a_huge_instance_id_is_refused_without_quoting_it() -> None:
+    event = sample_json("eventbridge-ecs-instance-statechange.json")
+    event["data"]["resourceId"] = "i-" + "a" * 100_000
+    with pytest.raises(InvalidInputError) as refused:
+        parse_event(json.dumps(event))
+    assert "character value" in refused.value.problem
+    assert len(str(refused.value)) < 200
