@@ -4,6 +4,17 @@ Three shapes arrive: a timer (`triggerTime`, `triggerName`, `payload` string), o
 CloudEvent (`specversion`, `source`, `type`, `data`), or a plain JSON object of run options
 (console or `s invoke`). EventBridge events name a request, not the resulting tags, so the
 tag-change invocations below carry only which instances to re-read.
+
+What Alibaba Cloud actually sends (../shared/reference/ecs-api.md §13 and §18):
+- an ECS state change carries the ECS notification body as `data`: the instance's ARN
+  (`acs:ecs:REGION:ACCOUNT:instance/i-...`) in `data.resourceId`, the bare id and the state in
+  `data.content`;
+- ActionTrail records of API calls (`ecs:ActionTrail:ApiCall`) and of console operations
+  (`ecs:ActionTrail:ConsoleOperation`) share one `data` layout; their `requestParameters` use the
+  API's names with typed values, plus extra keys (`AcsHost`, `RequestId`, `AcceptLanguage`), and
+  `acsRegion` is the region to trust;
+- `referencedResources` lists related resources too (a disk's instance beside the disk), so what a
+  tag call was about comes from `ResourceType` / `ResourceId` in `requestParameters` only.
 """
 
 from __future__ import annotations
@@ -24,12 +35,16 @@ MAX_EVENT_BYTES: Final = 1024 * 1024
 # Real events nest about six levels (envelope, data, requestParameters, Tag, item); anything far
 # deeper is refused before code that recurses (pydantic, json.dumps, logging) can meet it.
 MAX_JSON_DEPTH: Final = 32
+# TagResources and UntagResources take at most 50 ResourceId.N; a record naming more is not real.
+MAX_TAGGED_RESOURCES: Final = 50
 TAG_EVENT_NAMES: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
 _REMOVING_EVENT_NAMES: Final = frozenset({"UntagResources", "RemoveTags"})
 STATE_CHANGE_TYPE: Final = "ecs:Instance:StateChange"
-_API_CALL_SUFFIX: Final = ":ActionTrail:ApiCall"
+# Both ActionTrail record types carry the same `data`: an API call, and a console operation (§18).
+_ACTION_TRAIL_SUFFIXES: Final = (":ActionTrail:ApiCall", ":ActionTrail:ConsoleOperation")
 _SUBJECT_INSTANCE: Final = re.compile(r"instance/(i-[0-9a-z]+)$")
 _SUBJECT_REGION: Final = re.compile(r"^acs:ecs:([a-z0-9-]+):")
+_INSTANCE_ARN: Final = re.compile(r"^acs:ecs:[a-z0-9-]*:[0-9*]*:instance/(?P<id>[^/]+)$")
 _TOO_DEEP: Final = f"is nested more than {MAX_JSON_DEPTH} levels deep; no real event is"
 _QUOTED_MAX: Final = 80  # longer values are described by their length in refusals, not quoted
 _INDEXED_KEY: Final = re.compile(
@@ -202,12 +217,12 @@ def _parse_cloud_event(document: dict[str, Any]) -> Invocation:
     data = event.data or {}
     if event.type == STATE_CHANGE_TYPE:
         return _parse_state_change(event, data)
-    if event.type.endswith(_API_CALL_SUFFIX):
-        return _parse_api_call(event, data)
+    if event.type.endswith(_ACTION_TRAIL_SUFFIXES):
+        return _parse_action_trail(event, data)
     raise InvalidInputError(
         "EventBridge event type",
-        f"{_quoted(event.type)} is not handled "
-        f"(expected {STATE_CHANGE_TYPE} or an ECS ActionTrail API call)",
+        f"{_quoted(event.type)} is not handled (expected {STATE_CHANGE_TYPE}, or an ECS "
+        "ActionTrail record: ecs:ActionTrail:ApiCall or ecs:ActionTrail:ConsoleOperation)",
     )
 
 
@@ -215,20 +230,60 @@ def _parse_state_change(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
     nested = data.get("content")
     content: dict[str, Any] = nested if isinstance(nested, dict) else {}
     state = data.get("state") or content.get("state")
-    instance_id = data.get("resourceId") or content.get("resourceId") or _subject_instance(event)
-    if not isinstance(state, str) or not isinstance(instance_id, str):
-        raise InvalidInputError(
-            "EventBridge event data", "a state change without state or instance id"
-        )
+    if not isinstance(state, str):
+        raise InvalidInputError("EventBridge event data", "a state change without a state")
     return StateChangeInvocation(
         event_id=event.id,
         region=_event_region(event, data),
-        instance_id=_checked_instance_id("EventBridge event data.resourceId", instance_id),
+        instance_id=_state_change_instance(event, data, content),
         state=state,
     )
 
 
-def _parse_api_call(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
+def _state_change_instance(
+    event: _CloudEvent, data: dict[str, Any], content: dict[str, Any]
+) -> str:
+    """The one instance a state change is about: from `content`, an ARN or bare id, or `subject`.
+
+    Raises:
+        InvalidInputError: no instance named, a malformed id or ARN, or two different instances.
+    """
+    named: dict[str, str] = {}
+    for field, value in (
+        ("data.content.resourceId", content.get("resourceId")),
+        ("data.resourceId", data.get("resourceId")),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInputError(f"EventBridge event {field}", "is not a string")
+        named[field] = _instance_from_reference(f"EventBridge event {field}", value)
+    subject = _subject_instance(event)
+    if subject is not None:
+        named["subject"] = _checked_instance_id("EventBridge event subject", subject)
+    ids = unique(named.values())
+    if not ids:
+        raise InvalidInputError("EventBridge event data", "a state change without an instance id")
+    if len(ids) > 1:
+        where = ", ".join(f"{field} {value}" for field, value in named.items())
+        raise InvalidInputError(
+            "EventBridge event", f"the state change names different instances ({where})"
+        )
+    return ids[0]
+
+
+def _instance_from_reference(field: str, value: str) -> str:
+    """An instance id, bare (`i-...`) or as its ARN (`acs:ecs:REGION:ACCOUNT:instance/i-...`)."""
+    if value.startswith("acs:"):
+        arn = _INSTANCE_ARN.match(value)
+        if arn is None:
+            raise InvalidInputError(field, f"{_quoted(value)} is not the ARN of an ECS instance")
+        value = arn.group("id")
+    return _checked_instance_id(field, value)
+
+
+def _parse_action_trail(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
+    """An ActionTrail record (API call or console operation) of a tag call."""
     name = data.get("eventName")
     if data.get("errorCode"):
         return IgnoredInvocation(
@@ -244,18 +299,40 @@ def _parse_api_call(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
         )
     parameters = _request_parameters(data)
     resource_type = parameters.get("ResourceType")
-    if isinstance(resource_type, str) and resource_type.lower() != "instance":
-        return IgnoredInvocation(
-            event_id=event.id, reason=f"the tag call was on a {resource_type}, not an instance"
+    named = _listed(parameters, "ResourceId") + _listed(parameters, "InstanceId")
+    if len(named) > MAX_TAGGED_RESOURCES:
+        raise InvalidInputError(
+            "EventBridge event data.requestParameters",
+            f"names {len(named)} resources; a tag call takes at most {MAX_TAGGED_RESOURCES}",
         )
-    ids = _instance_ids(event, data, parameters)
-    if not ids:
-        raise InvalidInputError("EventBridge event data", f"the {name} event names no instance")
+    # What the call was about comes from its own parameters. `referencedResources` and `subject`
+    # also name the instance a tagged disk is attached to, so they never decide (§18).
+    if resource_type is not None:
+        if not isinstance(resource_type, str) or resource_type.lower() != "instance":
+            return IgnoredInvocation(
+                event_id=event.id,
+                reason=f"the {name} call was on a {_quoted(resource_type)}, not an instance",
+            )
+    else:
+        others = [value for value in named if not value.startswith("i-")]
+        if others:
+            return IgnoredInvocation(
+                event_id=event.id,
+                reason=f"the {name} call was on {_quoted(others[0])}, which is not an instance "
+                "(the record gives no ResourceType)",
+            )
+    if not named:
+        return IgnoredInvocation(
+            event_id=event.id,
+            reason=f"the {name} record does not say which instance the call was about "
+            "(no ResourceId in its requestParameters), so no instance is touched",
+        )
+    field = "EventBridge event data.requestParameters.ResourceId"
     removed = _removed_keys(parameters) if name in _REMOVING_EVENT_NAMES else ()
     return TagChangeInvocation(
         event_id=event.id,
         region=_event_region(event, data),
-        instance_ids=ids,
+        instance_ids=unique(_checked_instance_id(field, value) for value in named),
         event_name=str(name),
         removed_keys=removed,
     )
@@ -282,15 +359,15 @@ def _embedded_json(field: str, value: object) -> object:
 
 
 def _listed(parameters: dict[str, Any], name: str) -> list[str]:
-    """A list parameter in any of the shapes seen: `Name.N` keys, a list, or a JSON string."""
+    """A list parameter in any shape seen: `Name.N` keys, a list, a JSON string, a single value."""
     values: list[str] = []
     direct = _embedded_json(
         f"EventBridge event data.requestParameters.{name}", parameters.get(name)
     )
     if isinstance(direct, list):
         values.extend(str(item) for item in direct)
-    elif isinstance(direct, str):
-        values.append(direct)
+    elif isinstance(direct, (str, int)) and not isinstance(direct, bool):
+        values.append(str(direct))
     indexed = sorted(
         (int(match.group("index")), value)
         for key, value in parameters.items()
@@ -302,27 +379,10 @@ def _listed(parameters: dict[str, Any], name: str) -> list[str]:
     return values
 
 
-def _instance_ids(
-    event: _CloudEvent, data: dict[str, Any], parameters: dict[str, Any]
-) -> tuple[str, ...]:
-    candidates = _listed(parameters, "ResourceId") + _listed(parameters, "InstanceId")
-    referenced = data.get("referencedResources")
-    if isinstance(referenced, dict):
-        listed = referenced.get("ACS::ECS::Instance")
-        if isinstance(listed, list):
-            candidates.extend(str(item) for item in listed)
-    subject = _subject_instance(event)
-    if subject:
-        candidates.append(subject)
-    field = "EventBridge event instance id"
-    return unique(
-        _checked_instance_id(field, value) for value in candidates if value.startswith("i-")
-    )
-
-
 def _removed_keys(parameters: dict[str, Any]) -> tuple[str, ...] | None:
     if str(parameters.get("All", "")).lower() == "true":
         return None
+    typed_tags = parameters.get("Tag")  # RemoveTags with typed values: [{"Key": ..., ...}]
     keys = _listed(parameters, "TagKey") + [
         str(value)
         for key, value in parameters.items()
@@ -330,6 +390,8 @@ def _removed_keys(parameters: dict[str, Any]) -> tuple[str, ...] | None:
         and match.group("name") == "Tag"
         and match.group("field") == "Key"
     ]
+    if isinstance(typed_tags, list):
+        keys.extend(str(tag["Key"]) for tag in typed_tags if isinstance(tag, dict) and "Key" in tag)
     return tuple(keys) if keys else None
 
 
@@ -339,6 +401,7 @@ def _subject_instance(event: _CloudEvent) -> str | None:
 
 
 def _event_region(event: _CloudEvent, data: dict[str, Any]) -> str:
+    # acsRegion first: a console operation's AcsHost may name another region (ecs-api.md §18).
     subject = _SUBJECT_REGION.match(event.subject or "")
     region = (
         data.get("acsRegion")
