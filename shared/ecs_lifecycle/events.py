@@ -45,6 +45,11 @@ _ACTION_TRAIL_SUFFIXES: Final = (":ActionTrail:ApiCall", ":ActionTrail:ConsoleOp
 _SUBJECT_INSTANCE: Final = re.compile(r"instance/(i-[0-9a-z]+)$")
 _SUBJECT_REGION: Final = re.compile(r"^acs:ecs:([a-z0-9-]+):")
 _INSTANCE_ARN: Final = re.compile(r"^acs:ecs:[a-z0-9-]*:[0-9*]*:instance/(?P<id>[^/]+)$")
+# The top-level fields of an ECS or CloudMonitor event notification (ecs-api.md §13.2): a body
+# posted to the function directly, without EventBridge's envelope. No run option has these names.
+_NOTIFICATION_FIELDS: Final = frozenset(
+    {"ver", "eventTime", "name", "content", "product", "level", "userId", "regionId", "resourceId"}
+)
 _TOO_DEEP: Final = f"is nested more than {MAX_JSON_DEPTH} levels deep; no real event is"
 _QUOTED_MAX: Final = 80  # longer values are described by their length in refusals, not quoted
 _INDEXED_KEY: Final = re.compile(
@@ -144,6 +149,14 @@ def parse_event(raw: bytes | bytearray | str) -> Invocation:
         return _parse_cloud_event(document)
     if "triggerTime" in document or "triggerName" in document:
         return _parse_timer(document)
+    if len(_NOTIFICATION_FIELDS & document.keys()) >= 2:
+        # Refused here, or it would be refused as "unknown option ver", which explains nothing.
+        raise InvalidInputError(
+            "event",
+            "this is an ECS/CloudMonitor event notification body (ver, eventTime, name, content) "
+            "without the EventBridge envelope; the function expects the EventBridge event "
+            "(specversion, source, type, data): deliver it through an EventBridge rule",
+        )
     return ManualInvocation(options=document)
 
 

@@ -3,7 +3,7 @@
 The shared samples are reconstructions; these are the shapes the documentation and public code
 show (../shared/reference/ecs-api.md §13.2 and §18): the ECS state-change body with the instance's
 ARN, console operations with typed request parameters, ActionTrail records of tag calls on disks,
-and hostile JSON.
+ECS notification bodies posted without the EventBridge envelope, and hostile JSON.
 """
 
 from __future__ import annotations
@@ -201,6 +201,19 @@ def test_a_tag_call_not_about_an_instance_never_acts_on_the_referenced_instance(
     assert alive(ecs_emulator, instance.instance_id).auto_release_time is None
 
 
+def test_a_notification_body_posted_without_the_envelope_is_refused_as_such(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    instance = ecs_emulator.add_instance(status="Running", tags={"auto-release": CHRISTMAS})
+    body = state_change(instance.instance_id)["data"]
+    with pytest.raises(InvalidInputError) as refused:
+        run(AUTO, body)
+    assert "notification body" in str(refused.value)
+    assert "expects the EventBridge event" in str(refused.value)
+    assert "unknown option" not in str(refused.value)
+    assert ecs_emulator.calls == []
+
+
 @pytest.mark.parametrize("name", list(DEEP_OR_HUGE))
 def test_deep_or_huge_json_is_refused_by_the_handler_before_any_call(
     run: Runner, ecs_emulator: EcsEmulator, name: str
@@ -221,11 +234,14 @@ def cli_env(ecs_emulator: EcsEmulator, monkeypatch: pytest.MonkeyPatch) -> EcsEm
     return ecs_emulator
 
 
-@pytest.mark.parametrize("name", list(DEEP_OR_HUGE))
-def test_the_cli_refuses_deep_or_huge_json_with_exit_2(
+@pytest.mark.parametrize("name", [*DEEP_OR_HUGE, "notification body"])
+def test_the_cli_refuses_deep_or_huge_json_and_notification_bodies_with_exit_2(
     cli_env: EcsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    raw, _, message = DEEP_OR_HUGE[name]
+    if name == "notification body":
+        raw, message = json.dumps(state_change("i-bp1dev000000000003")["data"]), "EventBridge"
+    else:
+        raw, _, message = DEEP_OR_HUGE[name]
     path = tmp_path / "event.json"
     path.write_text(raw)
     code = main(["invoke", "auto-release", "--event", str(path)])

@@ -376,6 +376,25 @@ def test_a_tag_call_naming_more_resources_than_the_api_takes_is_refused() -> Non
         parse_event(console_operation({"ResourceType": "instance", "ResourceId": ids}))
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        NOTIFICATION_BODY,
+        {key: NOTIFICATION_BODY[key] for key in ("ver", "eventTime", "name", "content")},
+        # CloudMonitor's own form has no `ver` (and its `content` varies by event)
+        {key: NOTIFICATION_BODY[key] for key in ("product", "name", "regionId", "resourceId")},
+    ],
+)
+def test_a_notification_body_without_the_eventbridge_envelope_is_refused_as_such(
+    body: dict[str, Any],
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        parse_event(json.dumps(body))
+    assert "notification body" in refused.value.problem
+    assert "expects the EventBridge event" in refused.value.problem
+    assert "unknown option" not in str(refused.value)
+
+
 @pytest.mark.parametrize("name", list(DEEP_OR_HUGE))
 def test_deep_or_huge_json_anywhere_is_refused_not_a_crash(name: str) -> None:
     raw, field, message = DEEP_OR_HUGE[name]
