@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ecs_lifecycle.errors import InvalidInputError
 from ecs_lifecycle.events import (
+    TAG_EVENT_NAMES,
     IgnoredInvocation,
     ManualInvocation,
     StateChangeInvocation,
@@ -172,7 +173,14 @@ JSON_VALUES = st.recursive(
     st.fixed_dictionaries(
         {"id": st.text(max_size=10), "source": st.just("acs.ecs"), "specversion": st.just("1.0")},
         optional={
-            "type": st.sampled_from(["ecs:Instance:StateChange", "ecs:ActionTrail:ApiCall", "x"]),
+            "type": st.sampled_from(
+                [
+                    "ecs:Instance:StateChange",
+                    "ecs:ActionTrail:ApiCall",
+                    "ecs:ActionTrail:ConsoleOperation",
+                    "x",
+                ]
+            ),
             "subject": JSON_VALUES,
             "data": JSON_VALUES,
             "aliyunregionid": JSON_VALUES,
@@ -411,3 +419,45 @@ def test_a_huge_instance_id_is_refused_without_quoting_it() -> None:
         parse_event(json.dumps(event))
     assert "character value" in refused.value.problem
     assert len(str(refused.value)) < 200
+
+
+REFERENCED_ONLY = "i-bp1referenced0001"  # listed beside the tagged resource, never tagged itself
+_PARAMETER_NAMES = ["ResourceType", "ResourceId", "ResourceId.1", "ResourceId.2", "InstanceId"]
+_PARAMETER_VALUES = st.one_of(
+    st.sampled_from(["instance", "Instance", "disk", "i-bp1tagged00000001", "d-bp1disk000000001"]),
+    st.lists(st.sampled_from(["i-bp1tagged00000001", "d-bp1disk000000001", "i-bp1tagged00000002"])),
+    JSON_VALUES,
+)
+
+
+@given(
+    st.sampled_from(sorted(TAG_EVENT_NAMES)),
+    st.dictionaries(
+        st.sampled_from([*_PARAMETER_NAMES, "TagKey", "Tag", "Tag.1.Key", "All", "AcsHost"]),
+        _PARAMETER_VALUES,
+        max_size=6,
+    ),
+    st.sampled_from(["ecs:ActionTrail:ApiCall", "ecs:ActionTrail:ConsoleOperation"]),
+)
+def test_a_tag_record_acts_only_on_instances_its_request_parameters_name(
+    event_name: str, parameters: dict[str, Any], event_type: str
+) -> None:
+    event = sample_json("eventbridge-ecs-tagresources.json")
+    event["type"] = event_type
+    event["subject"] = f"acs:ecs:cn-hangzhou:1:instance/{REFERENCED_ONLY}"
+    event["data"]["eventName"] = event_name
+    event["data"]["requestParameters"] = parameters
+    event["data"]["referencedResources"] = {"ACS::ECS::Instance": [REFERENCED_ONLY]}
+    try:
+        invocation = parse_event(json.dumps(event))
+    except InvalidInputError as refusal:
+        assert refusal.problem
+        return
+    if isinstance(invocation, IgnoredInvocation):
+        assert invocation.reason
+        return
+    assert isinstance(invocation, TagChangeInvocation)
+    assert REFERENCED_ONLY not in invocation.instance_ids
+    assert str(parameters.get("ResourceType", "instance")).lower() == "instance"
+    named = json.dumps(parameters)
+    assert all(instance_id in named for instance_id in invocation.instance_ids)
