@@ -565,7 +565,9 @@ def delete_instances(state: FleetState, call: Call) -> Body:
     for instance_id in ids:
         instance = state.find_instance(instance_id, region)
         if instance is None:
-            raise api_error("InvalidInstanceId.NotFound")
+            # Reference 5.2 and 18: both codes are listed (404); DeleteInstances uses the plural
+            # form for an unknown id, so a caller must accept both.
+            raise api_error("InvalidInstanceIds.NotFound")
         refusal = _release_refusal(
             state,
             instance,
