@@ -97,6 +97,13 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
     ),
     "InvalidTag.Mismatch": (400, "The specified Tag.n.Key and Tag.n.Value are not match."),
     "InvalidTagCount": (400, "The specified tags are beyond the permitted range."),
+    # UNCONFIRMED, invented: the service's answer to a tag filter matching more than 1,000
+    # instances is not documented (reference 18). It stands for "some refusal"; a client must not
+    # depend on its name.
+    "InvalidParameter.TagFilterResourceLimit": (
+        400,
+        "More than 1000 resources match the specified tags; use ListTagResources.",
+    ),
     # Disks and snapshots.
     "InvalidDiskId.NotFound": (404, "The specified disk does not exist."),
     "IncorrectDiskStatus.CreatingSnapshot": (403, "A previous snapshot creation is in process."),

@@ -159,11 +159,14 @@ def _describe_page(
     default_max: int,
     max_results_range: tuple[int, int],
     max_page_size: int,
+    token_mode_total: bool = True,
 ) -> tuple[list[_T], Body]:
     """One page in either paging style, plus the paging fields of the answer.
 
     The last page carries an empty ``NextToken`` (reference: "An empty NextToken means no more
     data"). A PageNumber-style answer carries a NextToken too, so either loop style terminates.
+    ``token_mode_total=False``: in NextToken mode ``TotalCount`` is the page's own length, not
+    the total, for operations whose TotalCount is documented as meaningless in that mode.
     """
     token_mode, _, page_number, size = _paging(
         params,
@@ -175,7 +178,7 @@ def _describe_page(
         token = params.text("NextToken")
         after = state.decode_token(token) if token else 0
         page, resume, total = page_by_position(
-            items, after_seq=after, limit=size, keep=keep, count_total=True
+            items, after_seq=after, limit=size, keep=keep, count_total=token_mode_total
         )
     else:
         page, resume, total = page_by_number(
@@ -255,7 +258,10 @@ def describe_instances(state: FleetState, call: Call) -> Body:
     wanted_tags = _tag_filter(params)
     resource_group = params.get("ResourceGroupId")
     name_pattern = params.get("InstanceName")
-    dry_run = params.boolean("DryRun", default=False)
+    # Reference 18: a DescribeInstances dry run checks the key, RAM and required parameters
+    # only, so it answers before the tag filter's cap can refuse anything.
+    if params.boolean("DryRun", default=False):
+        raise _dry_run("DryRunOperation")
 
     def keep(instance: Instance) -> bool:
         return (
@@ -272,6 +278,8 @@ def describe_instances(state: FleetState, call: Call) -> Body:
         # An empty JSON array is a valid filter that matches nothing; unknown ids are skipped.
         found = [state.find_instance(i, region) for i in dict.fromkeys(ids)]
         candidates = sorted((i for i in found if i is not None), key=lambda i: i.seq)
+    elif wanted_tags:
+        candidates = _within_tag_filter_cap(state, state.region_instances(region), keep)
     else:
         candidates = state.region_instances(region)
     page, meta = _describe_page(
@@ -283,10 +291,36 @@ def describe_instances(state: FleetState, call: Call) -> Body:
         # Reference 7.1: "if unset or < 10 the default is 10; if > 100 it is 100".
         max_results_range=(10, 100),
         max_page_size=100,
+        # Reference 7.1: with MaxResults or NextToken set, TotalCount is meaningless. The page's
+        # own length is a plausible number that is never the total of a longer answer, so a
+        # client that comes to rely on it fails here rather than against the real service.
+        token_mode_total=False,
     )
-    if dry_run:
-        raise _dry_run("DryRunOperation")
     return {**meta, "Instances": {"Instance": [_instance_body(i) for i in page]}}
+
+
+def _within_tag_filter_cap(
+    state: FleetState, instances: Sequence[Instance], keep: Callable[[Instance], bool]
+) -> list[Instance]:
+    """The instances a tag-filtered DescribeInstances can see: at most ``tag_filter_cap``.
+
+    Reference 7.1: tag filtering is limited to 1,000 matching resources. Past the cap the
+    emulator either cuts the matches short (in creation order, the order it pages in) or refuses
+    the call, as ``settings.tag_filter_overflow`` says; reference 18 leaves which one open.
+    """
+    settings = state.settings
+    matching = [instance for instance in instances if keep(instance)]
+    if len(matching) <= settings.tag_filter_cap:
+        return matching
+    if settings.tag_filter_overflow == "error":
+        raise api_error(
+            "InvalidParameter.TagFilterResourceLimit",
+            message=(
+                f"More than {settings.tag_filter_cap} resources match the specified tags; "
+                "use ListTagResources."
+            ),
+        )
+    return matching[: settings.tag_filter_cap]
 
 
 def describe_instance_status(state: FleetState, call: Call) -> Body:

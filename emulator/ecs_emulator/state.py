@@ -19,7 +19,7 @@ import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar
 
 from ecs_emulator.errors import ApiError, invalid_parameter
 from ecs_emulator.faults import InstanceFailure
@@ -50,14 +50,25 @@ class Sequenced(Protocol):
 _T = TypeVar("_T", bound=Sequenced)
 
 
+TagFilterOverflow = Literal["truncate", "error"]
+
+
 @dataclass
 class EmulatorSettings:
-    """Timings of the simulated lifecycle, in seconds."""
+    """Timings of the simulated lifecycle, in seconds, and the service's undocumented choices."""
 
     stop_delay: float = 30.0
     force_stop_delay: float | None = None  # None: same as stop_delay
-    start_delay: float | None = None  # None: a Pending instance stays Pending
+    # Pending -> Running, and Starting -> Running after StartInstance(s). None: a Pending
+    # instance stays Pending, and a started one is Running at once.
+    start_delay: float | None = None
     snapshot_duration: float = 60.0
+    # DescribeInstances with a Tag filter covers at most this many matching instances (reference
+    # 7.1: "use ListTagResources beyond that"). What the service does past the cap is not
+    # documented (reference 18), so both readings are emulated: "truncate" answers the first
+    # `tag_filter_cap` matches in order and nothing more, "error" refuses the call.
+    tag_filter_cap: int = 1000
+    tag_filter_overflow: TagFilterOverflow = "truncate"
 
 
 @dataclass(order=True)
