@@ -95,6 +95,8 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
         404,
         "The InstanceChargeType does not exist in our records.",
     ),
+    # UNCONFIRMED message: the reference lists the code (404) for DescribeInstances only.
+    "InvalidLockReason.NotFound": (404, "The specified LockReason is not found."),
     "InvalidTag.Mismatch": (400, "The specified Tag.n.Key and Tag.n.Value are not match."),
     "InvalidTagCount": (400, "The specified tags are beyond the permitted range."),
     # UNCONFIRMED, invented: the service's answer to a tag filter matching more than 1,000

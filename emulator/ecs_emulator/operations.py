@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from ecs_emulator.errors import ApiError, api_error, invalid_parameter, missing_parameter
-from ecs_emulator.model import INSTANCE_STATUSES, Disk, Instance, Snapshot
+from ecs_emulator.model import INSTANCE_STATUSES, LOCK_REASONS, Disk, Instance, Snapshot
 from ecs_emulator.state import FleetState, Sequenced, page_by_number, page_by_position
 from ecs_emulator.wire import Params, format_minutes, format_seconds, parse_auto_release_time
 
@@ -233,7 +233,13 @@ def _instance_body(instance: Instance) -> Body:
         "DeviceAvailable": True,
         "IoOptimized": True,
         "SerialNumber": "",
-        "OperationLocks": {"LockReason": []},
+        # Reference 7.2: {"LockReason": [{LockReason, LockMsg}]}. The lock messages are not
+        # documented; the emulator leaves them empty.
+        "OperationLocks": {
+            "LockReason": [
+                {"LockReason": reason, "LockMsg": ""} for reason in instance.lock_reasons
+            ]
+        },
         "SecurityGroupIds": {"SecurityGroupId": []},
         "VpcAttributes": {"VpcId": "", "VSwitchId": "", "PrivateIpAddress": {"IpAddress": []}},
         "PublicIpAddress": {"IpAddress": []},
@@ -256,6 +262,9 @@ def describe_instances(state: FleetState, call: Call) -> Body:
     if charge_type and charge_type not in ("PostPaid", "PrePaid"):
         raise api_error("InvalidInstanceChargeType.NotFound")
     wanted_tags = _tag_filter(params)
+    lock_reason = params.get("LockReason")
+    if lock_reason and lock_reason not in LOCK_REASONS:
+        raise api_error("InvalidLockReason.NotFound")
     resource_group = params.get("ResourceGroupId")
     name_pattern = params.get("InstanceName")
     # Reference 18: a DescribeInstances dry run checks the key, RAM and required parameters
@@ -268,6 +277,7 @@ def describe_instances(state: FleetState, call: Call) -> Body:
             not instance.released
             and (not status or instance.status == status)
             and (not charge_type or instance.charge_type == charge_type)
+            and (not lock_reason or lock_reason in instance.lock_reasons)
             and (not resource_group or instance.resource_group_id == resource_group)
             and (not name_pattern or fnmatch.fnmatchcase(instance.name, name_pattern))
             and _has_tags(instance.tags, wanted_tags)
@@ -400,6 +410,8 @@ def _stop(
 
 
 def _stop_refusal(state: FleetState, instance: Instance, operation: str) -> ApiError | None:
+    # No lock check: the security-lock API page (S18, reference 3) says stopping is unaffected,
+    # and what a financial lock does to a stop is not in the reference.
     failure = state.failure_for(instance.instance_id, operation)
     if failure is not None:
         return failure
@@ -427,6 +439,7 @@ def stop_instance(state: FleetState, call: Call) -> Body:
 
 
 def _stop_result(instance_id: str, code: str, message: str, previous: str, current: str) -> Body:
+    """One InstanceResponse of StopInstances or StartInstances (``Code`` a string, "200" ok)."""
     return {
         "Code": code,
         "Message": message,
@@ -438,10 +451,33 @@ def _stop_result(instance_id: str, code: str, message: str, previous: str, curre
 
 def stop_instances(state: FleetState, call: Call) -> Body:
     params = call.params
-    region = params.require("RegionId")
-    ids = _batch_ids(params)
     force = params.boolean("ForceStop", default=False)
     mode = _stopped_mode(params)
+    return _batch_change(
+        state,
+        call,
+        refusal=lambda instance: _stop_refusal(state, instance, "StopInstances"),
+        change=lambda instance: _stop(state, instance, force=force, mode=mode, now=call.now),
+    )
+
+
+def _batch_change(
+    state: FleetState,
+    call: Call,
+    *,
+    refusal: Callable[[Instance], ApiError | None],
+    change: Callable[[Instance], None],
+) -> Body:
+    """StopInstances / StartInstances: the same parameters, modes and answers.
+
+    ``BatchOptimization=AllTogether`` (the default): if any instance fails validation, none is
+    changed and the call fails. ``SuccessFirst``: each instance on its own, one result per
+    instance in a 200 answer. A dry run answers ``DRYRUN.SUCCESS``, always so with SuccessFirst
+    (reference 4.1; the StartInstances page says the same).
+    """
+    params = call.params
+    region = params.require("RegionId")
+    ids = _batch_ids(params)
     dry_run = params.boolean("DryRun", default=False)
     batch = params.text("BatchOptimization", "AllTogether") or "AllTogether"
     if batch not in ("AllTogether", "SuccessFirst"):
@@ -449,7 +485,6 @@ def stop_instances(state: FleetState, call: Call) -> Body:
 
     if batch == "SuccessFirst":
         if dry_run:
-            # Reference 4.1: with SuccessFirst a dry run always answers DRYRUN.SUCCESS.
             raise _dry_run("DRYRUN.SUCCESS")
         results: list[Body] = []
         for instance_id in ids:
@@ -458,38 +493,100 @@ def stop_instances(state: FleetState, call: Call) -> Body:
                 not_found = api_error("InvalidInstanceId.NotFound")
                 results.append(_stop_result(instance_id, not_found.code, not_found.message, "", ""))
                 continue
-            refusal = _stop_refusal(state, instance, "StopInstances")
-            if refusal is not None:
-                # UNCONFIRMED: the per-instance code for an instance that is not Running.
+            refused = refusal(instance)
+            if refused is not None:
+                # UNCONFIRMED: the per-instance code for an instance in the wrong state.
                 results.append(
                     _stop_result(
-                        instance_id, refusal.code, refusal.message, instance.status, instance.status
+                        instance_id, refused.code, refused.message, instance.status, instance.status
                     )
                 )
                 continue
-            _stop(state, instance, force=force, mode=mode, now=call.now)
-            results.append(_stop_result(instance_id, "200", "success", "Running", instance.status))
+            previous = instance.status
+            change(instance)
+            results.append(_stop_result(instance_id, "200", "success", previous, instance.status))
         return {"InstanceResponses": {"InstanceResponse": results}}
 
-    # AllTogether: if any instance fails validation, none is stopped and the call fails.
     instances: list[Instance] = []
     for instance_id in ids:
         instance = state.find_instance(instance_id, region)
         if instance is None:
             raise api_error("InvalidInstanceId.NotFound")
-        refusal = _stop_refusal(state, instance, "StopInstances")
-        if refusal is not None:
-            raise refusal
+        refused = refusal(instance)
+        if refused is not None:
+            raise refused
         instances.append(instance)
     if dry_run:
         raise _dry_run("DRYRUN.SUCCESS")
     responses: list[Body] = []
     for instance in instances:
-        _stop(state, instance, force=force, mode=mode, now=call.now)
+        previous = instance.status
+        change(instance)
         responses.append(
-            _stop_result(instance.instance_id, "200", "success", "Running", instance.status)
+            _stop_result(instance.instance_id, "200", "success", previous, instance.status)
         )
     return {"InstanceResponses": {"InstanceResponse": responses}}
+
+
+# ----- instances: starting ----------------------------------------------------------------
+# StartInstance / StartInstances (API reference pages api-ecs-2014-05-26-startinstance(s)):
+# asynchronous; the instance must be Stopped, goes to Starting, then Running; a security-locked
+# instance is refused with InstanceLockedForSecurity (also the security-lock API page, S18).
+# StartInstances takes RegionId, InstanceId.N (1-100), BatchOptimization and DryRun like
+# StopInstances and answers per-instance InstanceResponses. What a financial lock does to a start
+# (the older error list has InsufficientBalance / InstanceExpiredOrInArrears) is not in the
+# reference, so a financially locked instance starts here.
+def _start_refusal(state: FleetState, instance: Instance, operation: str) -> ApiError | None:
+    failure = state.failure_for(instance.instance_id, operation)
+    if failure is not None:
+        return failure
+    if instance.security_locked:
+        return api_error("InstanceLockedForSecurity")
+    if instance.status != "Stopped":
+        return api_error("IncorrectInstanceStatus")
+    return None
+
+
+def _start(state: FleetState, instance: Instance, *, now: datetime) -> None:
+    instance.stopped_mode = "Not-applicable"
+    delay = state.settings.start_delay
+    if delay is None or delay <= 0:
+        instance.status = "Running"
+        instance.start_time = now
+        instance.transition_done_at = None
+    else:
+        # StartTime becomes the moment it is Running again (FleetState.settle).
+        instance.status = "Starting"
+        state.schedule_transition(instance, delay, now)
+
+
+def start_instance(state: FleetState, call: Call) -> Body:
+    params = call.params
+    instance_id = params.require("InstanceId")
+    params.boolean(
+        "InitLocalDisk", default=False
+    )  # validated; emulated instances have no local disks
+    dry_run = params.boolean("DryRun", default=False)
+    instance = state.find_instance(instance_id, _region_for_single(call))
+    if instance is None:
+        raise api_error("InvalidInstanceId.NotFound")
+    refusal = _start_refusal(state, instance, "StartInstance")
+    if refusal is not None:
+        raise refusal
+    if dry_run:
+        # UNCONFIRMED: DryRunOperation, as the other single-instance operations answer (ref. 14).
+        raise _dry_run("DryRunOperation")
+    _start(state, instance, now=call.now)
+    return {}
+
+
+def start_instances(state: FleetState, call: Call) -> Body:
+    return _batch_change(
+        state,
+        call,
+        refusal=lambda instance: _start_refusal(state, instance, "StartInstances"),
+        change=lambda instance: _start(state, instance, now=call.now),
+    )
 
 
 # ----- instances: releasing ------------------------------------------------------------
@@ -502,6 +599,8 @@ def _release_refusal(
     terminate_subscription: bool,
     now: datetime,
 ) -> ApiError | None:
+    # No lock check: releasing a security-locked instance is allowed (S18, reference 3), and it
+    # takes the disks marked DeleteWithInstance=false with it (FleetState.release).
     failure = state.failure_for(instance.instance_id, operation)
     if failure is not None:
         return failure
@@ -644,6 +743,9 @@ def modify_instance_auto_release_time(state: FleetState, call: Call) -> Body:
     failure = state.failure_for(instance_id, "ModifyInstanceAutoReleaseTime")
     if failure is not None:
         raise failure
+    if instance.security_locked:
+        # The security-lock API page (reference S18) lists this operation as refused.
+        raise api_error("InstanceLockedForSecurity")
     if instance.charge_type == "PrePaid":
         raise api_error("ChargeTypeViolation")
     raw = params.get("AutoReleaseTime")
@@ -672,6 +774,9 @@ def modify_instance_attribute(state: FleetState, call: Call) -> Body:
     failure = state.failure_for(instance_id, "ModifyInstanceAttribute")
     if failure is not None:
         raise failure
+    if instance.security_locked:
+        # Reference 3 and 10: a security-locked instance cannot be modified.
+        raise api_error("InstanceLockedForSecurity")
     if params.has("DeletionProtection"):
         protect = params.boolean("DeletionProtection", default=False)
         if instance.charge_type == "PrePaid" or instance.spot_strategy != "NoSpot":
@@ -803,6 +908,10 @@ def create_snapshot(state: FleetState, call: Call) -> Body:
         raise failure
     if disk.instance_id:
         instance = state.instances.get(disk.instance_id)
+        if instance is not None and instance.security_locked:
+            # The security-lock API page (S18): refused only for a disk attached (In_use) to a
+            # locked instance, which is every attached disk here.
+            raise api_error("InstanceLockedForSecurity")
         if instance is None or instance.status not in ("Running", "Stopped"):
             raise api_error("IncorrectInstanceStatus")
     of_disk = [s for s in state.region_snapshots(disk.region) if s.disk_id == disk_id]
@@ -1059,6 +1168,8 @@ OPERATIONS: Final[dict[str, Handler]] = {
     "DescribeInstanceAttribute": describe_instance_attribute,
     "StopInstance": stop_instance,
     "StopInstances": stop_instances,
+    "StartInstance": start_instance,
+    "StartInstances": start_instances,
     "DeleteInstance": delete_instance,
     "DeleteInstances": delete_instances,
     "ModifyInstanceAutoReleaseTime": modify_instance_auto_release_time,

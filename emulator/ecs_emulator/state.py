@@ -172,7 +172,9 @@ class FleetState:
         self.release_log.append(ReleaseRecord(instance.instance_id, instance.region, at, cause))
         for disk_id in self.disks_by_instance.pop(instance.instance_id, []):
             disk = self.disks[disk_id]
-            if disk.delete_with_instance:
+            # Releasing a security-locked instance releases its disks even when they are marked
+            # DeleteWithInstance=false (reference 3 and 18, from the security-lock API page).
+            if disk.delete_with_instance or instance.security_locked:
                 disk.released = True
                 del self.disks[disk_id]
             else:
