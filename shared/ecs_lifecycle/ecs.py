@@ -513,6 +513,7 @@ def _percent(progress: Any) -> int:
 
 def _to_instance(item: Any, region: str) -> Instance:
     tags = item.tags.tag if item.tags and item.tags.tag else []
+    locks = item.operation_locks.lock_reason if item.operation_locks else None
     return Instance(
         instance_id=str(item.instance_id),
         region=str(item.region_id or region),
@@ -524,6 +525,7 @@ def _to_instance(item: Any, region: str) -> Instance:
         tags=tuple((str(tag.tag_key), str(tag.tag_value or "")) for tag in tags),
         spot_strategy=str(item.spot_strategy or "NoSpot"),
         start_time=parse_api_time(item.start_time),
+        lock_reasons=tuple(str(lock.lock_reason) for lock in locks or [] if lock.lock_reason),
     )
 
 
