@@ -100,7 +100,11 @@ class FleetState:
         self.failing_snapshot_disks: set[str] = set()
         self.fail_all_snapshots = False
         self.failures: list[InstanceFailure] = []
-        # (operation, client token) -> (parameter fingerprint, response body)
+        # (operation, client token) -> (parameter fingerprint, response body). Tokens never
+        # expire here: ECS's idempotence page ("How to ensure idempotence",
+        # help.aliyun.com/document_detail/25693, and the API reference pages) states no validity
+        # period, only that a reused token with the same parameters gets the first result and
+        # with other parameters IdempotentParameterMismatch. An expiry would be invented.
         self.idempotency: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}
         self._due: list[_DueEvent] = []
         self._event_order = 0
@@ -165,6 +169,12 @@ class FleetState:
         return len(self._by_region.get(region, [])) - self._dead_in_region.get(region, 0)
 
     def release(self, instance: Instance, at: datetime, cause: str) -> None:
+        """Release at once: gone from every Describe* from ``at`` on.
+
+        How long a released instance stays visible after the call returns is UNCONFIRMED
+        (reference 5.1: treat absence, or InvalidInstanceId.NotFound, as released), so the
+        emulator does not invent a delay; the instance disappears immediately.
+        """
         instance.released_at = at
         instance.release_cause = cause
         del self.instances[instance.instance_id]
