@@ -314,7 +314,8 @@ def _within_tag_filter_cap(
 ) -> list[Instance]:
     """The instances a tag-filtered DescribeInstances can see: at most ``tag_filter_cap``.
 
-    Reference 7.1: tag filtering is limited to 1,000 matching resources. Past the cap the
+    Reference 7.1: tag filtering is limited to 1,000 matching resources (counted here over what
+    all the call's filters match, since the reference does not say more). Past the cap the
     emulator either cuts the matches short (in creation order, the order it pages in) or refuses
     the call, as ``settings.tag_filter_overflow`` says; reference 18 leaves which one open.
     """
