@@ -104,7 +104,7 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
     # depend on its name.
     "InvalidParameter.TagFilterResourceLimit": (
         400,
-        "More than 1000 resources match the specified tags; use ListTagResources.",
+        "Too many resources match the specified tags; use ListTagResources.",
     ),
     # Disks and snapshots.
     "InvalidDiskId.NotFound": (404, "The specified disk does not exist."),

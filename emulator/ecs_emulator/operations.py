@@ -324,13 +324,7 @@ def _within_tag_filter_cap(
     if len(matching) <= settings.tag_filter_cap:
         return matching
     if settings.tag_filter_overflow == "error":
-        raise api_error(
-            "InvalidParameter.TagFilterResourceLimit",
-            message=(
-                f"More than {settings.tag_filter_cap} resources match the specified tags; "
-                "use ListTagResources."
-            ),
-        )
+        raise api_error("InvalidParameter.TagFilterResourceLimit")
     return matching[: settings.tag_filter_cap]
 
 
@@ -439,7 +433,7 @@ def stop_instance(state: FleetState, call: Call) -> Body:
     return {}
 
 
-def _stop_result(instance_id: str, code: str, message: str, previous: str, current: str) -> Body:
+def _batch_result(instance_id: str, code: str, message: str, previous: str, current: str) -> Body:
     """One InstanceResponse of StopInstances or StartInstances (``Code`` a string, "200" ok)."""
     return {
         "Code": code,
@@ -492,20 +486,22 @@ def _batch_change(
             instance = state.find_instance(instance_id, region)
             if instance is None:
                 not_found = api_error("InvalidInstanceId.NotFound")
-                results.append(_stop_result(instance_id, not_found.code, not_found.message, "", ""))
+                results.append(
+                    _batch_result(instance_id, not_found.code, not_found.message, "", "")
+                )
                 continue
             refused = refusal(instance)
             if refused is not None:
                 # UNCONFIRMED: the per-instance code for an instance in the wrong state.
                 results.append(
-                    _stop_result(
+                    _batch_result(
                         instance_id, refused.code, refused.message, instance.status, instance.status
                     )
                 )
                 continue
             previous = instance.status
             change(instance)
-            results.append(_stop_result(instance_id, "200", "success", previous, instance.status))
+            results.append(_batch_result(instance_id, "200", "success", previous, instance.status))
         return {"InstanceResponses": {"InstanceResponse": results}}
 
     instances: list[Instance] = []
@@ -524,7 +520,7 @@ def _batch_change(
         previous = instance.status
         change(instance)
         responses.append(
-            _stop_result(instance.instance_id, "200", "success", previous, instance.status)
+            _batch_result(instance.instance_id, "200", "success", previous, instance.status)
         )
     return {"InstanceResponses": {"InstanceResponse": responses}}
 
