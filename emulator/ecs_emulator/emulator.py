@@ -38,7 +38,7 @@ from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedReques
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
 from ecs_emulator.errors import ApiError, api_error
 from ecs_emulator.faults import FaultDecision, FaultInjector, FaultKind, FaultRule, InstanceFailure
-from ecs_emulator.fleet import DEFAULT_CREATION_AGE, DiskSpec, InstanceSpec
+from ecs_emulator.fleet import DEFAULT_CREATION_AGE, DiskSpec, InstanceSpec, check_lock_reasons
 from ecs_emulator.model import (
     POSTPAID_EXPIRED_TIME,
     CallRecord,
@@ -225,8 +225,13 @@ class EcsEmulator:
         resource_group_id: str = "",
         instance_type: str = "ecs.g7.large",
         zone: str | None = None,
+        lock_reasons: Sequence[str] = (),
     ) -> InstanceView:
-        """Add one instance (the defaults: a running, untagged pay-as-you-go instance)."""
+        """Add one instance (the defaults: a running, untagged pay-as-you-go instance).
+
+        ``lock_reasons``: OperationLocks such as ``["security"]`` or ``["financial"]``, and what
+        the service does with them (operations.py).
+        """
         spec = InstanceSpec(
             region=region,
             instance_id=instance_id,
@@ -243,6 +248,7 @@ class EcsEmulator:
             resource_group_id=resource_group_id,
             instance_type=instance_type,
             zone=zone,
+            lock_reasons=tuple(lock_reasons),
         )
         return self.add_fleet([spec])[0]
 
@@ -280,6 +286,7 @@ class EcsEmulator:
             seq=state.next_seq(),
             stopped_mode="KeepCharging" if spec.status == "Stopped" else "Not-applicable",
             start_time=None if spec.status == "Pending" else created,
+            lock_reasons=list(dict.fromkeys(spec.lock_reasons)),
         )
         disks = self._disks_for(spec, instance, created)
         state.add_instance(instance, disks)
@@ -328,8 +335,15 @@ class EcsEmulator:
         deletion_protection: bool | None = None,
         auto_release_time: datetime | None = None,
         cancel_auto_release: bool = False,
+        lock_reasons: Sequence[str] | None = None,
     ) -> InstanceView:
-        """Change an instance behind the API's back (what a console user or another tool does)."""
+        """Change an instance behind the API's back (what a console user or another tool does).
+
+        ``lock_reasons`` replaces the instance's OperationLocks (``[]`` lifts them all), as ECS
+        does when it locks an instance for security or overdue payment.
+        """
+        if lock_reasons is not None:
+            check_lock_reasons(lock_reasons)
         with self._lock:
             self._settle()
             instance = self._state.instances.get(instance_id)
@@ -342,6 +356,8 @@ class EcsEmulator:
                 instance.tags = dict(tags)
             if deletion_protection is not None:
                 instance.deletion_protection = deletion_protection
+            if lock_reasons is not None:
+                instance.lock_reasons = list(dict.fromkeys(lock_reasons))
             if cancel_auto_release:
                 instance.auto_release_time = None
             elif auto_release_time is not None:

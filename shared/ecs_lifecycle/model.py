@@ -63,6 +63,8 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     spot_strategy: str = "NoSpot"
     start_time: datetime | None = None  # the last start, to the minute (DescribeInstances)
+    # OperationLocks.LockReason (`security`, `financial`, ...): ECS has locked the instance.
+    lock_reasons: tuple[str, ...] = ()
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None when the instance does not carry it."""
