@@ -98,13 +98,25 @@ def protection_reason(instance: Instance, policy: Policy) -> str | None:
     return None
 
 
+def lock_reason(instance: Instance) -> str | None:
+    """Why an operation lock leaves this instance alone, or None.
+
+    A locked instance is in someone else's hands (billing, a security team), and releasing a
+    security-locked one also deletes the disks marked to survive it: never act on one.
+    """
+    if instance.lock_reasons:
+        return f"has an operation lock ({', '.join(instance.lock_reasons)}); left alone"
+    return None
+
+
 def keep_reason(instance: Instance, policy: Policy) -> str | None:
-    """Why this instance must keep no auto-release time: the protect tag or deletion protection.
+    """Why this instance must keep no auto-release time: the protect tag, deletion protection
+    or an operation lock.
 
     ECS auto-release ignores deletion protection, so an auto-release time on such an instance
     would go around it.
     """
-    protected = protection_reason(instance, policy)
+    protected = protection_reason(instance, policy) or lock_reason(instance)
     if protected:
         return protected
     if instance.deletion_protection:
@@ -127,7 +139,7 @@ def plan_stop(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
 
 def decide_stop(instance: Instance, policy: Policy) -> Decision:
     """One instance's stop decision (also re-applied to a fresh read before a late stop)."""
-    protected = protection_reason(instance, policy)
+    protected = protection_reason(instance, policy) or lock_reason(instance)
     if protected:
         return _skip(instance, Action.STOP, protected)
     if instance.status == "Running":
@@ -263,7 +275,7 @@ def snapshot_tags(instance: Instance) -> tuple[tuple[str, str], ...]:
 
 
 def _release_refusal(instance: Instance, policy: Policy) -> str | None:
-    protected = protection_reason(instance, policy)
+    protected = protection_reason(instance, policy) or lock_reason(instance)
     if protected:
         return protected
     if instance.deletion_protection:

@@ -384,3 +384,28 @@ def test_override_lifetime_never_applies_to_a_whole_fleet(
     with pytest.raises(InvalidInputError, match="override_lifetime"):
         run(Function.RELEASE, {**RELEASE, "override_lifetime": True})
     assert ecs_emulator.calls == []
+
+
+# --- operation locks (issue 11) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lock", ["security", "financial"])
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        (Function.STOP, {"tags": DEV}),
+        (Function.RELEASE, RELEASE),
+        (Function.AUTO_RELEASE, {"tags": DEV, "release_after": "8h"}),
+    ],
+    ids=["stop", "release", "auto-release"],
+)
+def test_a_locked_instance_is_left_alone_with_the_lock_as_reason(
+    run: Runner, ecs_emulator: EcsEmulator, lock: str, function: Function, event: dict[str, Any]
+) -> None:
+    instance = ecs_emulator.add_instance(status="Running", tags=DEV, lock_reasons=(lock,))
+    summary = run(function, event)
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["outcome"] == "skipped"
+    assert f"operation lock ({lock})" in entry["reason"]
+    assert run.changing_calls() == []
+    assert alive(ecs_emulator, instance.instance_id).status == "Running"
