@@ -542,7 +542,7 @@ class _RegionRun:
         """
         ids = sorted(decision.instance_id for decision in batch)
         force = all(decision.force for decision in batch)
-        token = _token(
+        token = client_token(
             self.run.idempotency_seed,
             "DeleteInstances",
             RegionId=self.region,
@@ -621,7 +621,7 @@ class _RegionRun:
                     name=name,
                     description=description,
                     tags=tags,
-                    client_token=_token(
+                    client_token=client_token(
                         self.run.idempotency_seed,
                         "CreateSnapshot",
                         DiskId=disk.disk_id,
@@ -864,7 +864,7 @@ def _reusable(
     return max(usable, key=lambda s: (s.creation_time is not None, s.creation_time)).snapshot_id
 
 
-def _token(seed: str, operation: str, **parameters: object) -> str:
+def client_token(seed: str, operation: str, **parameters: object) -> str:
     """A ClientToken over every parameter sent (ASCII, 64 chars).
 
     The same for a retried invocation of the same event asking the same thing, so ECS answers
