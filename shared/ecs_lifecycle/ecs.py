@@ -89,9 +89,10 @@ class RetryPolicy:
 
     Throttling: retried until the end of the `throttle_minutes`-th minute after the one the call
     was first throttled in (2: the rest of that minute and the whole next one, since ECS counts its
-    quota per minute), waiting with "equal jitter" (half of `throttle_base_delay` doubling up to
-    `throttle_max_delay`, plus a random part as large), so concurrent calls spread out instead of
-    coming back together. `throttle_max_attempts` is a backstop should a server ask for tiny waits.
+    quota per minute), with "equal jitter": each wait is half a step (`throttle_base_delay`
+    doubling up to `throttle_max_delay`) plus a random part of up to the other half, so concurrent
+    calls spread out instead of coming back together. `throttle_max_attempts` is a backstop
+    should a server ask for tiny waits.
     Other transient failures: `max_attempts` attempts in all, full jitter under `base_delay`
     doubling up to `max_delay`. A server's `x-acs-retry-after` sets the wait instead, up to
     `max_retry_after`.
@@ -479,16 +480,12 @@ class EcsGateway:
         try:
             for attempt in retrying:
                 with attempt:
+                    # Before pacing (no wait for a slot that cannot be used) and after it, the
+                    # moment the request would leave: FC kills the run at its limit, so nothing
+                    # starts that might not be seen through.
+                    self._check_deadline(operation, attempts)
                     self._pacer.acquire()
-                    if self._past_deadline():
-                        # Checked after pacing, the moment the request would leave: FC may kill
-                        # the run at its limit, so nothing starts that might not be seen through.
-                        raise attempts.last_error or EcsApiError(
-                            operation,
-                            DEADLINE_CODE,
-                            "not attempted: the run reached its deadline (the function's time "
-                            "limit less a margin) first; a retry picks it up",
-                        )
+                    self._check_deadline(operation, attempts)
                     try:
                         return send(client)
                     except TeaException as exc:
@@ -502,6 +499,16 @@ class EcsGateway:
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and self._clock.now() >= self._deadline
+
+    def _check_deadline(self, operation: str, attempts: _Attempts) -> None:
+        """Give up once the deadline has passed: with the last error, else DeadlineExceeded."""
+        if self._past_deadline():
+            raise attempts.last_error or EcsApiError(
+                operation,
+                DEADLINE_CODE,
+                "not attempted: the run reached its deadline (the function's time limit less a "
+                "margin) first; a retry picks it up",
+            )
 
     def _give_up(self, state: RetryCallState, attempts: _Attempts) -> bool:
         """Whether the call stops after this failure; tenacity has just chosen the next wait.
