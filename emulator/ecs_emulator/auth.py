@@ -30,9 +30,12 @@ Error codes (checked in this order, each refusal has its real POP code and statu
   a real token embeds its key, so a string that is not a token cannot be decoded: Malformed);
 * a token sent with a long-term access key -> ``InvalidSecurityToken.MismatchWithAccessKey``
   (UNCONFIRMED);
-* wrong signature -> 400 ``SignatureDoesNotMatch`` "Specified signature is not matched with our
-  calculation." followed, as POP does, by the server's string to sign (for ACS3 that is only an
-  algorithm name and a hash: no secret and no token can appear in it);
+* wrong signature -> 400 ``SignatureDoesNotMatch``: for ACS3 "Specified signature does not match
+  our calculation. server StringToSign is [...]" with the server's string to sign in the brackets,
+  as the ACS3 service words it (reference section 18; the string to sign is only an algorithm
+  name and a hash: no secret and no token can appear in it); for RPC v2 the older "Specified
+  signature is not matched with our calculation." without the string to sign, which holds the
+  query and so the token;
 * a reused signature nonce -> 400 ``SignatureNonceUsed``.
 
 Timestamps are not checked against the clock: tests run on a fake clock while the SDK stamps
@@ -249,8 +252,11 @@ class RequestVerifier:
             raise ApiError(
                 "SignatureDoesNotMatch",
                 400,
-                "Specified signature is not matched with our calculation. "
-                f"server string to sign is:{string_to_sign}",
+                # The ACS3 service's words (reference section 18: "Specified signature does
+                # not match our calculation. server StringToSign is [...]"); RPC v2 keeps the
+                # older "is not matched with our calculation" of the error catalogue.
+                "Specified signature does not match our calculation. "
+                f"server StringToSign is [{string_to_sign}]",
             )
         self._claim_nonce(request.header("x-acs-signature-nonce"))
         return credentials.access_key_id

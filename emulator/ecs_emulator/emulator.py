@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -38,7 +38,7 @@ from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedReques
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
 from ecs_emulator.errors import ApiError, api_error
 from ecs_emulator.faults import FaultDecision, FaultInjector, FaultKind, FaultRule, InstanceFailure
-from ecs_emulator.fleet import DEFAULT_CREATION_AGE, DiskSpec, InstanceSpec
+from ecs_emulator.fleet import DEFAULT_CREATION_AGE, DiskSpec, InstanceSpec, check_lock_reasons
 from ecs_emulator.model import (
     POSTPAID_EXPIRED_TIME,
     CallRecord,
@@ -121,6 +121,7 @@ class EcsEmulator:
         self._state = FleetState(replace(self._initial_settings), seed)
         self._calls: list[CallRecord] = []
         self._faults = FaultInjector()
+        self._changes: list[_MidRunChange] = []
         self.internal_errors: list[BaseException] = []
 
     # ----- server lifecycle ------------------------------------------------------------
@@ -200,6 +201,7 @@ class EcsEmulator:
             self._state = FleetState(replace(self._initial_settings), self.seed)
             self._calls = []
             self._faults = FaultInjector()
+            self._changes = []
             self._credentials = [self._initial_credentials]
             self._verifier = RequestVerifier(self._credentials)
             self.internal_errors = []
@@ -223,8 +225,13 @@ class EcsEmulator:
         resource_group_id: str = "",
         instance_type: str = "ecs.g7.large",
         zone: str | None = None,
+        lock_reasons: Sequence[str] = (),
     ) -> InstanceView:
-        """Add one instance (the defaults: a running, untagged pay-as-you-go instance)."""
+        """Add one instance (the defaults: a running, untagged pay-as-you-go instance).
+
+        ``lock_reasons``: OperationLocks such as ``["security"]`` or ``["financial"]``, and what
+        the service does with them (operations.py).
+        """
         spec = InstanceSpec(
             region=region,
             instance_id=instance_id,
@@ -241,6 +248,7 @@ class EcsEmulator:
             resource_group_id=resource_group_id,
             instance_type=instance_type,
             zone=zone,
+            lock_reasons=tuple(lock_reasons),
         )
         return self.add_fleet([spec])[0]
 
@@ -278,6 +286,7 @@ class EcsEmulator:
             seq=state.next_seq(),
             stopped_mode="KeepCharging" if spec.status == "Stopped" else "Not-applicable",
             start_time=None if spec.status == "Pending" else created,
+            lock_reasons=list(dict.fromkeys(spec.lock_reasons)),
         )
         disks = self._disks_for(spec, instance, created)
         state.add_instance(instance, disks)
@@ -326,8 +335,15 @@ class EcsEmulator:
         deletion_protection: bool | None = None,
         auto_release_time: datetime | None = None,
         cancel_auto_release: bool = False,
+        lock_reasons: Sequence[str] | None = None,
     ) -> InstanceView:
-        """Change an instance behind the API's back (what a console user or another tool does)."""
+        """Change an instance behind the API's back (what a console user or another tool does).
+
+        ``lock_reasons`` replaces the instance's OperationLocks (``[]`` lifts them all), as ECS
+        does when it locks an instance for security or overdue payment.
+        """
+        if lock_reasons is not None:
+            check_lock_reasons(lock_reasons)
         with self._lock:
             self._settle()
             instance = self._state.instances.get(instance_id)
@@ -340,6 +356,8 @@ class EcsEmulator:
                 instance.tags = dict(tags)
             if deletion_protection is not None:
                 instance.deletion_protection = deletion_protection
+            if lock_reasons is not None:
+                instance.lock_reasons = list(dict.fromkeys(lock_reasons))
             if cancel_auto_release:
                 instance.auto_release_time = None
             elif auto_release_time is not None:
@@ -349,6 +367,31 @@ class EcsEmulator:
                 instance.auto_release_time = release_at
                 self._state.schedule(release_at, "auto-release", instance_id)
             return instance.view()
+
+    def attach_disk(self, instance_id: str, spec: DiskSpec | None = None) -> DiskView:
+        """Attach a new data disk to an instance (what AttachDisk does), behind the API's back."""
+        with self._lock:
+            self._settle()
+            instance = self._state.instances.get(instance_id)
+            if instance is None:
+                raise KeyError(instance_id)
+            disk_spec = spec or DiskSpec()
+            position = len(self._state.disks_by_instance.get(instance_id, []))
+            disk = Disk(
+                disk_id=self._state.new_id("d-", instance.region),
+                region=instance.region,
+                zone=instance.zone,
+                instance_id=instance_id,
+                disk_type=disk_spec.disk_type,
+                category=disk_spec.category,
+                size_gib=disk_spec.size_gib,
+                device=f"/dev/xvd{chr(ord('a') + position)}",
+                creation_time=self._clock.now(),
+                seq=self._state.next_seq(),
+                delete_with_instance=disk_spec.delete_with_instance,
+            )
+            self._state.add_disk(disk)
+            return disk.view()
 
     def release_now(self, instance_id: str) -> None:
         """Release an instance outside the API (someone else did it, e.g. in the console)."""
@@ -479,6 +522,39 @@ class EcsEmulator:
             else:
                 self._state.failing_snapshot_disks.add(disk_id)
 
+    # ----- the world changing mid-run -------------------------------------------------------
+    def on_call(
+        self,
+        operation: str,
+        change: Callable[[], object],
+        *,
+        nth: int = 1,
+        before: bool = False,
+    ) -> None:
+        """Change the world while a run is under way: someone tags, starts or protects an instance.
+
+        ``change`` runs once, when the ``nth`` request for ``operation`` reaches the emulator:
+        right after that operation took effect (before its answer is sent), or, with ``before``,
+        just before it. It may call any of the emulator's own methods (``update_instance``,
+        ``attach_disk``, ...), as a console user or another tool would act meanwhile.
+        """
+        if nth < 1:
+            raise ValueError("nth counts requests from 1")
+        with self._lock:
+            self._changes.append(_MidRunChange(operation, change, nth, before))
+
+    def _fire_changes(self, operation: str, *, before: bool) -> None:
+        with self._lock:
+            due = []
+            for change in self._changes:
+                if change.operation != operation or change.before is not before:
+                    continue
+                change.seen += 1
+                if change.seen == change.nth:
+                    due.append(change)
+        for change in due:  # outside the lock: a change calls the emulator's own methods
+            change.change()
+
     # ----- request handling ----------------------------------------------------------------
     def _handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4()).upper()
@@ -503,6 +579,7 @@ class EcsEmulator:
         if decision.kind in _PRE_EFFECT_FAULTS:
             return self._answer_fault(context, decision, request)
 
+        self._fire_changes(action, before=True)
         try:
             with self._lock:
                 now = self._clock.now()
@@ -513,6 +590,8 @@ class EcsEmulator:
         except Exception as error:  # noqa: BLE001 - a bug in the emulator must still answer
             self.internal_errors.append(error)
             return self._answer_error(context, api_error("InternalError"))
+        finally:
+            self._fire_changes(action, before=False)
 
         if decision.kind is FaultKind.DROP_AFTER_EFFECT:
             self._record(context, 0, None, FaultKind.DROP_AFTER_EFFECT.value)
@@ -580,6 +659,19 @@ class EcsEmulator:
                     fault=fault,
                 )
             )
+
+
+class _MidRunChange:
+    __slots__ = ("before", "change", "nth", "operation", "seen")
+
+    def __init__(
+        self, operation: str, change: Callable[[], object], nth: int, before: bool
+    ) -> None:
+        self.operation = operation
+        self.change = change
+        self.nth = nth
+        self.before = before
+        self.seen = 0
 
 
 class _CallContext:

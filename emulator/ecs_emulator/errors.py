@@ -24,6 +24,7 @@ class ApiError(Exception):
 _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
     # Gateway / authentication (public POP codes; see auth.py for which are confirmed).
     "InvalidAccessKeyId.NotFound": (404, "Specified access key is not found."),
+    # The RPC v2 gateway's wording; ACS3 words it otherwise (auth.py, reference section 18).
     "SignatureDoesNotMatch": (400, "Specified signature is not matched with our calculation."),
     "MissingSecurityToken": (400, "SecurityToken is mandatory for this action."),
     "InvalidSecurityToken.Malformed": (400, "Specified SecurityToken is malformed."),
@@ -59,6 +60,12 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
         "The specified instance is in the initialization state.",
     ),
     "InvalidInstanceId.NotFound": (404, "The specified InstanceId does not exist."),
+    # DeleteInstances' (and StopInstances') plural form for an unknown id (reference 4.1, 18).
+    "InvalidInstanceIds.NotFound": (404, "The specified InstanceIds does not exist."),
+    "InstanceLockedForSecurity": (
+        403,
+        "The specified operation is denied as your instance is locked for security reasons.",
+    ),
     "InvalidParameter.TooManyInstanceIds": (403, "Instance ids cannot be more than 100."),
     "InvalidOperation.DeletionProtection": (
         403,
@@ -88,8 +95,17 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
         404,
         "The InstanceChargeType does not exist in our records.",
     ),
+    # UNCONFIRMED message: the reference lists the code (404) for DescribeInstances only.
+    "InvalidLockReason.NotFound": (404, "The specified LockReason is not found."),
     "InvalidTag.Mismatch": (400, "The specified Tag.n.Key and Tag.n.Value are not match."),
     "InvalidTagCount": (400, "The specified tags are beyond the permitted range."),
+    # UNCONFIRMED, invented: the service's answer to a tag filter matching more than 1,000
+    # instances is not documented (reference 18). It stands for "some refusal"; a client must not
+    # depend on its name.
+    "InvalidParameter.TagFilterResourceLimit": (
+        400,
+        "Too many resources match the specified tags; use ListTagResources.",
+    ),
     # Disks and snapshots.
     "InvalidDiskId.NotFound": (404, "The specified disk does not exist."),
     "IncorrectDiskStatus.CreatingSnapshot": (403, "A previous snapshot creation is in process."),

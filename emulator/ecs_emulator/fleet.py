@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ecs_emulator.model import INSTANCE_STATUSES
+from ecs_emulator.model import INSTANCE_STATUSES, LOCK_REASONS
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,10 @@ class InstanceSpec:
     resource_group_id: str = ""
     instance_type: str = "ecs.g7.large"
     zone: str | None = None
+    lock_reasons: Sequence[str] = ()
 
     def __post_init__(self) -> None:
+        check_lock_reasons(self.lock_reasons)
         if self.status not in INSTANCE_STATUSES:
             raise ValueError(f"unknown instance status {self.status!r}")
         if self.charge_type not in ("PostPaid", "PrePaid"):
@@ -60,6 +62,15 @@ class InstanceSpec:
         for moment in (self.auto_release_time, self.creation_time):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("instance times must be aware datetimes (UTC)")
+
+
+def check_lock_reasons(reasons: Sequence[str]) -> None:
+    """Refuse a lock reason ECS does not document (a typo would otherwise lock nothing)."""
+    if isinstance(reasons, str):
+        raise TypeError("lock_reasons is a list of reasons, not one string")
+    unknown = [reason for reason in reasons if reason not in LOCK_REASONS]
+    if unknown:
+        raise ValueError(f"unknown lock reason(s) {unknown}; known: {', '.join(LOCK_REASONS)}")
 
 
 @dataclass(frozen=True)

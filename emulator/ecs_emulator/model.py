@@ -19,6 +19,14 @@ INSTANCE_STATUSES: Final[tuple[str, ...]] = (
     "Stopping",
     "Stopped",
 )
+# OperationLocks.LockReason values (reference 3, from the official API metadata).
+LOCK_REASONS: Final[tuple[str, ...]] = (
+    "financial",
+    "security",
+    "Recycling",
+    "dedicatedhostfinancial",
+    "refunded",
+)
 ChargeType = Literal["PostPaid", "PrePaid"]
 SpotStrategy = Literal["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"]
 ReleaseCause = Literal["DeleteInstances", "DeleteInstance", "auto-release", "external"]
@@ -52,10 +60,16 @@ class Instance:
     transition_done_at: datetime | None = None
     released_at: datetime | None = None
     release_cause: str | None = None
+    # OperationLocks.LockReason, in the order they were set (see LOCK_REASONS).
+    lock_reasons: list[str] = field(default_factory=list)
 
     @property
     def released(self) -> bool:
         return self.released_at is not None
+
+    @property
+    def security_locked(self) -> bool:
+        return "security" in self.lock_reasons
 
     def is_expired(self, now: datetime) -> bool:
         return self.charge_type == "PrePaid" and self.expired_time <= now
@@ -78,6 +92,8 @@ class Instance:
             resource_group_id=self.resource_group_id,
             instance_type=self.instance_type,
             released=self.released,
+            start_time=self.start_time,
+            lock_reasons=tuple(self.lock_reasons),
         )
 
 
@@ -101,6 +117,8 @@ class InstanceView:
     resource_group_id: str
     instance_type: str
     released: bool
+    start_time: datetime | None = None
+    lock_reasons: tuple[str, ...] = ()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from ecs_emulator.errors import ApiError, api_error, invalid_parameter, missing_parameter
-from ecs_emulator.model import INSTANCE_STATUSES, Disk, Instance, Snapshot
+from ecs_emulator.model import INSTANCE_STATUSES, LOCK_REASONS, Disk, Instance, Snapshot
 from ecs_emulator.state import FleetState, Sequenced, page_by_number, page_by_position
 from ecs_emulator.wire import Params, format_minutes, format_seconds, parse_auto_release_time
 
@@ -159,11 +159,14 @@ def _describe_page(
     default_max: int,
     max_results_range: tuple[int, int],
     max_page_size: int,
+    token_mode_total: bool = True,
 ) -> tuple[list[_T], Body]:
     """One page in either paging style, plus the paging fields of the answer.
 
     The last page carries an empty ``NextToken`` (reference: "An empty NextToken means no more
     data"). A PageNumber-style answer carries a NextToken too, so either loop style terminates.
+    ``token_mode_total=False``: in NextToken mode ``TotalCount`` is the page's own length, not
+    the total, for operations whose TotalCount is documented as meaningless in that mode.
     """
     token_mode, _, page_number, size = _paging(
         params,
@@ -175,7 +178,7 @@ def _describe_page(
         token = params.text("NextToken")
         after = state.decode_token(token) if token else 0
         page, resume, total = page_by_position(
-            items, after_seq=after, limit=size, keep=keep, count_total=True
+            items, after_seq=after, limit=size, keep=keep, count_total=token_mode_total
         )
     else:
         page, resume, total = page_by_number(
@@ -230,7 +233,13 @@ def _instance_body(instance: Instance) -> Body:
         "DeviceAvailable": True,
         "IoOptimized": True,
         "SerialNumber": "",
-        "OperationLocks": {"LockReason": []},
+        # Reference 7.2: {"LockReason": [{LockReason, LockMsg}]}. The lock messages are not
+        # documented; the emulator leaves them empty.
+        "OperationLocks": {
+            "LockReason": [
+                {"LockReason": reason, "LockMsg": ""} for reason in instance.lock_reasons
+            ]
+        },
         "SecurityGroupIds": {"SecurityGroupId": []},
         "VpcAttributes": {"VpcId": "", "VSwitchId": "", "PrivateIpAddress": {"IpAddress": []}},
         "PublicIpAddress": {"IpAddress": []},
@@ -253,15 +262,22 @@ def describe_instances(state: FleetState, call: Call) -> Body:
     if charge_type and charge_type not in ("PostPaid", "PrePaid"):
         raise api_error("InvalidInstanceChargeType.NotFound")
     wanted_tags = _tag_filter(params)
+    lock_reason = params.get("LockReason")
+    if lock_reason and lock_reason not in LOCK_REASONS:
+        raise api_error("InvalidLockReason.NotFound")
     resource_group = params.get("ResourceGroupId")
     name_pattern = params.get("InstanceName")
-    dry_run = params.boolean("DryRun", default=False)
+    # Reference 18: a DescribeInstances dry run checks the key, RAM and required parameters
+    # only, so it answers before the tag filter's cap can refuse anything.
+    if params.boolean("DryRun", default=False):
+        raise _dry_run("DryRunOperation")
 
     def keep(instance: Instance) -> bool:
         return (
             not instance.released
             and (not status or instance.status == status)
             and (not charge_type or instance.charge_type == charge_type)
+            and (not lock_reason or lock_reason in instance.lock_reasons)
             and (not resource_group or instance.resource_group_id == resource_group)
             and (not name_pattern or fnmatch.fnmatchcase(instance.name, name_pattern))
             and _has_tags(instance.tags, wanted_tags)
@@ -272,6 +288,8 @@ def describe_instances(state: FleetState, call: Call) -> Body:
         # An empty JSON array is a valid filter that matches nothing; unknown ids are skipped.
         found = [state.find_instance(i, region) for i in dict.fromkeys(ids)]
         candidates = sorted((i for i in found if i is not None), key=lambda i: i.seq)
+    elif wanted_tags:
+        candidates = _within_tag_filter_cap(state, state.region_instances(region), keep)
     else:
         candidates = state.region_instances(region)
     page, meta = _describe_page(
@@ -283,10 +301,31 @@ def describe_instances(state: FleetState, call: Call) -> Body:
         # Reference 7.1: "if unset or < 10 the default is 10; if > 100 it is 100".
         max_results_range=(10, 100),
         max_page_size=100,
+        # Reference 7.1: with MaxResults or NextToken set, TotalCount is meaningless. The page's
+        # own length is a plausible number that is never the total of a longer answer, so a
+        # client that comes to rely on it fails here rather than against the real service.
+        token_mode_total=False,
     )
-    if dry_run:
-        raise _dry_run("DryRunOperation")
     return {**meta, "Instances": {"Instance": [_instance_body(i) for i in page]}}
+
+
+def _within_tag_filter_cap(
+    state: FleetState, instances: Sequence[Instance], keep: Callable[[Instance], bool]
+) -> list[Instance]:
+    """The instances a tag-filtered DescribeInstances can see: at most ``tag_filter_cap``.
+
+    Reference 7.1: tag filtering is limited to 1,000 matching resources (counted here over what
+    all the call's filters match, since the reference does not say more). Past the cap the
+    emulator either cuts the matches short (in creation order, the order it pages in) or refuses
+    the call, as ``settings.tag_filter_overflow`` says; reference 18 leaves which one open.
+    """
+    settings = state.settings
+    matching = [instance for instance in instances if keep(instance)]
+    if len(matching) <= settings.tag_filter_cap:
+        return matching
+    if settings.tag_filter_overflow == "error":
+        raise api_error("InvalidParameter.TagFilterResourceLimit")
+    return matching[: settings.tag_filter_cap]
 
 
 def describe_instance_status(state: FleetState, call: Call) -> Body:
@@ -366,6 +405,8 @@ def _stop(
 
 
 def _stop_refusal(state: FleetState, instance: Instance, operation: str) -> ApiError | None:
+    # No lock check: the security-lock API page (S18, reference 3) says stopping is unaffected,
+    # and what a financial lock does to a stop is not in the reference.
     failure = state.failure_for(instance.instance_id, operation)
     if failure is not None:
         return failure
@@ -392,7 +433,8 @@ def stop_instance(state: FleetState, call: Call) -> Body:
     return {}
 
 
-def _stop_result(instance_id: str, code: str, message: str, previous: str, current: str) -> Body:
+def _batch_result(instance_id: str, code: str, message: str, previous: str, current: str) -> Body:
+    """One InstanceResponse of StopInstances or StartInstances (``Code`` a string, "200" ok)."""
     return {
         "Code": code,
         "Message": message,
@@ -404,10 +446,33 @@ def _stop_result(instance_id: str, code: str, message: str, previous: str, curre
 
 def stop_instances(state: FleetState, call: Call) -> Body:
     params = call.params
-    region = params.require("RegionId")
-    ids = _batch_ids(params)
     force = params.boolean("ForceStop", default=False)
     mode = _stopped_mode(params)
+    return _batch_change(
+        state,
+        call,
+        refusal=lambda instance: _stop_refusal(state, instance, "StopInstances"),
+        change=lambda instance: _stop(state, instance, force=force, mode=mode, now=call.now),
+    )
+
+
+def _batch_change(
+    state: FleetState,
+    call: Call,
+    *,
+    refusal: Callable[[Instance], ApiError | None],
+    change: Callable[[Instance], None],
+) -> Body:
+    """StopInstances / StartInstances: the same parameters, modes and answers.
+
+    ``BatchOptimization=AllTogether`` (the default): if any instance fails validation, none is
+    changed and the call fails. ``SuccessFirst``: each instance on its own, one result per
+    instance in a 200 answer. A dry run answers ``DRYRUN.SUCCESS``, always so with SuccessFirst
+    (reference 4.1; the StartInstances page says the same).
+    """
+    params = call.params
+    region = params.require("RegionId")
+    ids = _batch_ids(params)
     dry_run = params.boolean("DryRun", default=False)
     batch = params.text("BatchOptimization", "AllTogether") or "AllTogether"
     if batch not in ("AllTogether", "SuccessFirst"):
@@ -415,47 +480,110 @@ def stop_instances(state: FleetState, call: Call) -> Body:
 
     if batch == "SuccessFirst":
         if dry_run:
-            # Reference 4.1: with SuccessFirst a dry run always answers DRYRUN.SUCCESS.
             raise _dry_run("DRYRUN.SUCCESS")
         results: list[Body] = []
         for instance_id in ids:
             instance = state.find_instance(instance_id, region)
             if instance is None:
                 not_found = api_error("InvalidInstanceId.NotFound")
-                results.append(_stop_result(instance_id, not_found.code, not_found.message, "", ""))
-                continue
-            refusal = _stop_refusal(state, instance, "StopInstances")
-            if refusal is not None:
-                # UNCONFIRMED: the per-instance code for an instance that is not Running.
                 results.append(
-                    _stop_result(
-                        instance_id, refusal.code, refusal.message, instance.status, instance.status
+                    _batch_result(instance_id, not_found.code, not_found.message, "", "")
+                )
+                continue
+            refused = refusal(instance)
+            if refused is not None:
+                # UNCONFIRMED: the per-instance code for an instance in the wrong state.
+                results.append(
+                    _batch_result(
+                        instance_id, refused.code, refused.message, instance.status, instance.status
                     )
                 )
                 continue
-            _stop(state, instance, force=force, mode=mode, now=call.now)
-            results.append(_stop_result(instance_id, "200", "success", "Running", instance.status))
+            previous = instance.status
+            change(instance)
+            results.append(_batch_result(instance_id, "200", "success", previous, instance.status))
         return {"InstanceResponses": {"InstanceResponse": results}}
 
-    # AllTogether: if any instance fails validation, none is stopped and the call fails.
     instances: list[Instance] = []
     for instance_id in ids:
         instance = state.find_instance(instance_id, region)
         if instance is None:
             raise api_error("InvalidInstanceId.NotFound")
-        refusal = _stop_refusal(state, instance, "StopInstances")
-        if refusal is not None:
-            raise refusal
+        refused = refusal(instance)
+        if refused is not None:
+            raise refused
         instances.append(instance)
     if dry_run:
         raise _dry_run("DRYRUN.SUCCESS")
     responses: list[Body] = []
     for instance in instances:
-        _stop(state, instance, force=force, mode=mode, now=call.now)
+        previous = instance.status
+        change(instance)
         responses.append(
-            _stop_result(instance.instance_id, "200", "success", "Running", instance.status)
+            _batch_result(instance.instance_id, "200", "success", previous, instance.status)
         )
     return {"InstanceResponses": {"InstanceResponse": responses}}
+
+
+# ----- instances: starting ----------------------------------------------------------------
+# StartInstance / StartInstances (API reference pages api-ecs-2014-05-26-startinstance(s)):
+# asynchronous; the instance must be Stopped, goes to Starting, then Running; a security-locked
+# instance is refused with InstanceLockedForSecurity (also the security-lock API page, S18).
+# StartInstances takes RegionId, InstanceId.N (1-100), BatchOptimization and DryRun like
+# StopInstances and answers per-instance InstanceResponses. What a financial lock does to a start
+# (the older error list has InsufficientBalance / InstanceExpiredOrInArrears) is not in the
+# reference, so a financially locked instance starts here.
+def _start_refusal(state: FleetState, instance: Instance, operation: str) -> ApiError | None:
+    failure = state.failure_for(instance.instance_id, operation)
+    if failure is not None:
+        return failure
+    if instance.security_locked:
+        return api_error("InstanceLockedForSecurity")
+    if instance.status != "Stopped":
+        return api_error("IncorrectInstanceStatus")
+    return None
+
+
+def _start(state: FleetState, instance: Instance, *, now: datetime) -> None:
+    instance.stopped_mode = "Not-applicable"
+    delay = state.settings.start_delay
+    if delay is None or delay <= 0:
+        instance.status = "Running"
+        instance.start_time = now
+        instance.transition_done_at = None
+    else:
+        # StartTime becomes the moment it is Running again (FleetState.settle).
+        instance.status = "Starting"
+        state.schedule_transition(instance, delay, now)
+
+
+def start_instance(state: FleetState, call: Call) -> Body:
+    params = call.params
+    instance_id = params.require("InstanceId")
+    params.boolean(
+        "InitLocalDisk", default=False
+    )  # validated; emulated instances have no local disks
+    dry_run = params.boolean("DryRun", default=False)
+    instance = state.find_instance(instance_id, _region_for_single(call))
+    if instance is None:
+        raise api_error("InvalidInstanceId.NotFound")
+    refusal = _start_refusal(state, instance, "StartInstance")
+    if refusal is not None:
+        raise refusal
+    if dry_run:
+        # UNCONFIRMED: DryRunOperation, as the other single-instance operations answer (ref. 14).
+        raise _dry_run("DryRunOperation")
+    _start(state, instance, now=call.now)
+    return {}
+
+
+def start_instances(state: FleetState, call: Call) -> Body:
+    return _batch_change(
+        state,
+        call,
+        refusal=lambda instance: _start_refusal(state, instance, "StartInstances"),
+        change=lambda instance: _start(state, instance, now=call.now),
+    )
 
 
 # ----- instances: releasing ------------------------------------------------------------
@@ -468,6 +596,8 @@ def _release_refusal(
     terminate_subscription: bool,
     now: datetime,
 ) -> ApiError | None:
+    # No lock check: releasing a security-locked instance is allowed (S18, reference 3), and it
+    # takes the disks marked DeleteWithInstance=false with it (FleetState.release).
     failure = state.failure_for(instance.instance_id, operation)
     if failure is not None:
         return failure
@@ -565,7 +695,9 @@ def delete_instances(state: FleetState, call: Call) -> Body:
     for instance_id in ids:
         instance = state.find_instance(instance_id, region)
         if instance is None:
-            raise api_error("InvalidInstanceId.NotFound")
+            # Reference 5.2 and 18: both codes are listed (404); DeleteInstances uses the plural
+            # form for an unknown id, so a caller must accept both.
+            raise api_error("InvalidInstanceIds.NotFound")
         refusal = _release_refusal(
             state,
             instance,
@@ -608,6 +740,9 @@ def modify_instance_auto_release_time(state: FleetState, call: Call) -> Body:
     failure = state.failure_for(instance_id, "ModifyInstanceAutoReleaseTime")
     if failure is not None:
         raise failure
+    if instance.security_locked:
+        # The security-lock API page (reference S18) lists this operation as refused.
+        raise api_error("InstanceLockedForSecurity")
     if instance.charge_type == "PrePaid":
         raise api_error("ChargeTypeViolation")
     raw = params.get("AutoReleaseTime")
@@ -636,6 +771,9 @@ def modify_instance_attribute(state: FleetState, call: Call) -> Body:
     failure = state.failure_for(instance_id, "ModifyInstanceAttribute")
     if failure is not None:
         raise failure
+    if instance.security_locked:
+        # Reference 3 and 10: a security-locked instance cannot be modified.
+        raise api_error("InstanceLockedForSecurity")
     if params.has("DeletionProtection"):
         protect = params.boolean("DeletionProtection", default=False)
         if instance.charge_type == "PrePaid" or instance.spot_strategy != "NoSpot":
@@ -767,6 +905,10 @@ def create_snapshot(state: FleetState, call: Call) -> Body:
         raise failure
     if disk.instance_id:
         instance = state.instances.get(disk.instance_id)
+        if instance is not None and instance.security_locked:
+            # The security-lock API page (S18): refused only for a disk attached (In_use) to a
+            # locked instance, which is every attached disk here.
+            raise api_error("InstanceLockedForSecurity")
         if instance is None or instance.status not in ("Running", "Stopped"):
             raise api_error("IncorrectInstanceStatus")
     of_disk = [s for s in state.region_snapshots(disk.region) if s.disk_id == disk_id]
@@ -1023,6 +1165,8 @@ OPERATIONS: Final[dict[str, Handler]] = {
     "DescribeInstanceAttribute": describe_instance_attribute,
     "StopInstance": stop_instance,
     "StopInstances": stop_instances,
+    "StartInstance": start_instance,
+    "StartInstances": start_instances,
     "DeleteInstance": delete_instance,
     "DeleteInstances": delete_instances,
     "ModifyInstanceAutoReleaseTime": modify_instance_auto_release_time,

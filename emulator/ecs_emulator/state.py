@@ -19,7 +19,7 @@ import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar
 
 from ecs_emulator.errors import ApiError, invalid_parameter
 from ecs_emulator.faults import InstanceFailure
@@ -50,14 +50,25 @@ class Sequenced(Protocol):
 _T = TypeVar("_T", bound=Sequenced)
 
 
+TagFilterOverflow = Literal["truncate", "error"]
+
+
 @dataclass
 class EmulatorSettings:
-    """Timings of the simulated lifecycle, in seconds."""
+    """Timings of the simulated lifecycle, in seconds, and the service's undocumented choices."""
 
     stop_delay: float = 30.0
     force_stop_delay: float | None = None  # None: same as stop_delay
-    start_delay: float | None = None  # None: a Pending instance stays Pending
+    # Pending -> Running, and Starting -> Running after StartInstance(s). None: a Pending
+    # instance stays Pending, and a started one is Running at once.
+    start_delay: float | None = None
     snapshot_duration: float = 60.0
+    # DescribeInstances with a Tag filter covers at most this many matching instances (reference
+    # 7.1: "use ListTagResources beyond that"). What the service does past the cap is not
+    # documented (reference 18), so both readings are emulated: "truncate" answers the first
+    # `tag_filter_cap` matches in order and nothing more, "error" refuses the call.
+    tag_filter_cap: int = 1000
+    tag_filter_overflow: TagFilterOverflow = "truncate"
 
 
 @dataclass(order=True)
@@ -89,7 +100,11 @@ class FleetState:
         self.failing_snapshot_disks: set[str] = set()
         self.fail_all_snapshots = False
         self.failures: list[InstanceFailure] = []
-        # (operation, client token) -> (parameter fingerprint, response body)
+        # (operation, client token) -> (parameter fingerprint, response body). Tokens never
+        # expire here: ECS's idempotence page ("How to ensure idempotence",
+        # help.aliyun.com/document_detail/25693, and the API reference pages) states no validity
+        # period, only that a reused token with the same parameters gets the first result and
+        # with other parameters IdempotentParameterMismatch. An expiry would be invented.
         self.idempotency: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}
         self._due: list[_DueEvent] = []
         self._event_order = 0
@@ -154,6 +169,12 @@ class FleetState:
         return len(self._by_region.get(region, [])) - self._dead_in_region.get(region, 0)
 
     def release(self, instance: Instance, at: datetime, cause: str) -> None:
+        """Release at once: gone from every Describe* from ``at`` on.
+
+        How long a released instance stays visible after the call returns is UNCONFIRMED
+        (reference 5.1: treat absence, or InvalidInstanceId.NotFound, as released), so the
+        emulator does not invent a delay; the instance disappears immediately.
+        """
         instance.released_at = at
         instance.release_cause = cause
         del self.instances[instance.instance_id]
@@ -161,7 +182,9 @@ class FleetState:
         self.release_log.append(ReleaseRecord(instance.instance_id, instance.region, at, cause))
         for disk_id in self.disks_by_instance.pop(instance.instance_id, []):
             disk = self.disks[disk_id]
-            if disk.delete_with_instance:
+            # Releasing a security-locked instance releases its disks even when they are marked
+            # DeleteWithInstance=false (reference 3 and 18, from the security-lock API page).
+            if disk.delete_with_instance or instance.security_locked:
                 disk.released = True
                 del self.disks[disk_id]
             else:

@@ -1,29 +1,46 @@
-"""Carrying decisions out: batching, parallelism, stop-then-release, deadline, partial failure.
+"""Carrying decisions out: batching, parallelism, the release pipeline, re-checks, the deadline.
 
 `execute` takes the planner's decisions and returns one `InstanceResult` per decision, in the
-same order. A dry run goes through the same path and stops before the first changing call. One
-bad instance never stops the rest: StopInstances answers per instance, and a failed
-DeleteInstances batch is split in halves until the culprit is isolated. Work not started before
-the deadline is reported as failed with that reason, so Function Compute's retry picks it up.
+same order. A dry run goes through the same path and stops before the first changing call.
 
-A release that needs snapshots (`Decision.snapshot`) goes: stop (as every release does), snapshot
-each disk of the stopped instance, wait until every snapshot is accomplished, then release. An
-instance whose snapshots failed or did not finish in time is not released.
+Every destructive call is preceded by a fresh read: the instances are read again (100 a call, or
+the status poll's own read when it is seconds old) and the planner's rules applied again
+(`Execution.recheck`), so an instance that gained a keep signal, left the selector, turned on
+deletion protection or started again since the run read it is kept, and its result says what
+changed.
+
+A release is a pipeline per instance, with no barrier that lets one instance hold the others back:
+stopped (gracefully) -> disks listed -> snapshots accomplished (when asked) -> re-checked ->
+released, batched where the API batches. One bad instance never stops the rest: StopInstances
+answers per instance, and a DeleteInstances batch refused with a verdict on an instance is split
+until the culprit stands alone (a batch that ran out of retries on throttling or 5xx is not split:
+splitting would only multiply the calls into a busy quota). Nothing starts after the deadline: no
+call, split, poll or snapshot wait; what is left is reported as failed with that reason, so
+Function Compute's retry picks it up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle.audit import log_line
-from ecs_lifecycle.ecs import BATCH_SIZE
+from ecs_lifecycle.ecs import BATCH_SIZE, is_transient
 from ecs_lifecycle.errors import EcsApiError
-from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Action, Decision, InstanceResult, Outcome
+from ecs_lifecycle.model import (
+    SNAPSHOT_INSTANCE_TAG,
+    Action,
+    Decision,
+    Instance,
+    InstanceResult,
+    Outcome,
+)
+from ecs_lifecycle.planning import release_time_when_sent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -39,19 +56,29 @@ FULL_READ_EVERY: Final = 6  # polling rounds between reads of every stopping ins
 # StartTime comes to the minute: a snapshot counts as taken after the last start only if it is at
 # least a minute later, so a snapshot from just before a restart is never mistaken for a fresh one.
 START_TIME_GRAIN: Final = timedelta(minutes=1)
+# A stop batch whose instances were read longer ago than this is read again before StopInstances.
+STALE_READ: Final = timedelta(seconds=30)
+# Statuses that mean "someone started it again": a release never goes ahead on them.
+STARTED_AGAIN: Final = frozenset({"Pending", "Starting", "Running"})
 
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """How to carry a plan out."""
+    """How to carry a plan out.
+
+    `recheck` is the planner applied to one freshly read instance (inside the run's selector);
+    `planned_at` is the moment the run read the instances and planned on them.
+    """
 
     gateway: EcsGateway
     clock: Clock
     deadline: datetime
     dry_run: bool
-    force: bool
+    force_stop: bool
     stopped_mode: str
     idempotency_seed: str
+    recheck: Callable[[Instance, datetime], Decision]
+    planned_at: datetime
     concurrency: int = 8
     poll_interval: float = 5.0
     snapshot_retention_days: int | None = None
@@ -80,10 +107,36 @@ def execute(decisions: Sequence[Decision], run: Execution) -> list[InstanceResul
         by_region[decision.region].append(decision)
     if by_region:
         with ThreadPoolExecutor(max_workers=len(by_region), thread_name_prefix="region") as regions:
-            region_runs = [_RegionRun(run, region, items) for region, items in by_region.items()]
-            for region_results in regions.map(_RegionRun.carry_out, region_runs):
+            for region_results in regions.map(
+                lambda item: _carry_out(run, item[0], item[1]), by_region.items()
+            ):
                 results.update((result.instance_id, result) for result in region_results)
     return [results[decision.instance_id] for decision in decisions]
+
+
+def _carry_out(run: Execution, region: str, decisions: list[Decision]) -> list[InstanceResult]:
+    """One region's share of a run, step by step; each step returns its results."""
+    by_action: dict[Action, list[Decision]] = defaultdict(list)
+    for decision in decisions:
+        if decision.action not in _STEPS:
+            raise ValueError(f"no step carries out {decision.action.value!r}")
+        by_action[_STEPS[decision.action]].append(decision)
+    with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix=region) as pool:
+        region_run = _RegionRun(run, region, pool)
+        return (
+            region_run.stop(by_action[Action.STOP])
+            + region_run.release(by_action[Action.RELEASE])
+            + region_run.modify(by_action[Action.SET_AUTO_RELEASE])
+        )
+
+
+# Which step carries out each action (both auto-release actions are one ModifyInstance... call).
+_STEPS: Final = {
+    Action.STOP: Action.STOP,
+    Action.RELEASE: Action.RELEASE,
+    Action.SET_AUTO_RELEASE: Action.SET_AUTO_RELEASE,
+    Action.CANCEL_AUTO_RELEASE: Action.SET_AUTO_RELEASE,
+}
 
 
 def _plan_snapshots(decisions: Sequence[Decision], run: Execution) -> list[InstanceResult]:
@@ -110,7 +163,7 @@ def _result(
     outcome: Outcome,
     reason: str,
     error: EcsApiError | None = None,
-    snapshot_ids: Sequence[str] = (),
+    snapshot_ids: Iterable[str] = (),
 ) -> InstanceResult:
     return InstanceResult(
         instance_id=decision.instance_id,
@@ -129,40 +182,70 @@ def _chunks(items: Sequence[Decision], size: int = BATCH_SIZE) -> list[Sequence[
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-class _RegionRun:
-    """One region's share of a run; batches within it run in parallel."""
+@dataclass(slots=True)
+class _Backup:
+    """An instance whose disks are being snapshotted: one snapshot per disk."""
 
-    def __init__(self, run: Execution, region: str, decisions: list[Decision]) -> None:
+    decision: Decision
+    snapshot_of: dict[str, str]  # disk id -> snapshot id, in the disks' order
+    needs_disks: bool = False  # a disk was attached after these snapshots were started
+
+    @property
+    def snapshot_ids(self) -> tuple[str, ...]:
+        return tuple(self.snapshot_of.values())
+
+
+@dataclass(slots=True)
+class _Ready:
+    """A release whose instance was just read: the read the re-check applies to."""
+
+    decision: Decision
+    fresh: Instance | None  # None: the instance is gone
+    backup: _Backup | None = None
+
+
+@dataclass(slots=True)
+class _Pipeline:
+    """The release pipeline's in-flight instances, by stage."""
+
+    stopping: dict[str, Decision] = field(default_factory=dict)  # insertion order = stop order
+    snapshotting: dict[str, _Backup] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.stopping or self.snapshotting)
+
+
+class _RegionRun:
+    """One region's calls; batches within it run in parallel on `pool`."""
+
+    def __init__(self, run: Execution, region: str, pool: ThreadPoolExecutor) -> None:
         self.run = run
         self.region = region
-        self.decisions = decisions
-        self.results: list[InstanceResult] = []
-        self.pool: ThreadPoolExecutor
-        self.to_snapshot: list[Decision] = []  # stopped, waiting for their snapshots
-
-    def carry_out(self) -> list[InstanceResult]:
-        by_action: dict[Action, list[Decision]] = defaultdict(list)
-        for decision in self.decisions:
-            by_action[decision.action].append(decision)
-        with ThreadPoolExecutor(
-            max_workers=self.run.concurrency, thread_name_prefix=self.region
-        ) as pool:
-            self.pool = pool
-            self._stop(by_action[Action.STOP])
-            self._release(by_action[Action.RELEASE])
-            self._modify(by_action[Action.SET_AUTO_RELEASE] + by_action[Action.CANCEL_AUTO_RELEASE])
-        return self.results
+        self.pool = pool
 
     # --- shared helpers ----------------------------------------------------------------------
 
     def _past_deadline(self) -> bool:
         return self.run.clock.now() >= self.run.deadline
 
-    def _deadline_results(self, decisions: Iterable[Decision], what: str) -> list[InstanceResult]:
+    def _deadline_results(
+        self, decisions: Iterable[Decision], what: str, backups: dict[str, _Backup] | None = None
+    ) -> list[InstanceResult]:
         error = EcsApiError(
             "run", DEADLINE_CODE, f"{what} before the function's time limit; a retry picks it up"
         )
-        return [_result(decision, Outcome.FAILED, "not done", error) for decision in decisions]
+        return [
+            _result(
+                decision,
+                Outcome.FAILED,
+                "not done",
+                error,
+                backups[decision.instance_id].snapshot_ids
+                if backups and decision.instance_id in backups
+                else (),
+            )
+            for decision in decisions
+        ]
 
     def _in_parallel(
         self,
@@ -181,20 +264,65 @@ class _RegionRun:
             collected.extend(batch_results)
         return collected
 
+    def _read(self, instance_ids: Sequence[str]) -> dict[str, Instance]:
+        """A fresh read of these instances (100 ids a call); those gone are left out.
+
+        Raises:
+            EcsApiError: a read failed after its retries.
+        """
+        listed = self.run.gateway.describe_instances(self.region, instance_ids=list(instance_ids))
+        return {instance.instance_id: instance for instance in listed}
+
+    def _rechecked(self, fresh: Instance) -> Decision:
+        """The planner's decision on the fresh read.
+
+        Times are resolved as at planning (a `release_after` counts from the same moment, so a
+        re-check never moves a time); one that has become too soon is moved when it is sent.
+        """
+        return self.run.recheck(fresh, self.run.planned_at)
+
     # --- stop --------------------------------------------------------------------------------
 
-    def _stop(self, decisions: Sequence[Decision]) -> None:
-        self.results.extend(
-            self._in_parallel(_chunks(decisions), lambda batch: self._stop_batch(batch, "stopped"))
-        )
+    def stop(self, decisions: Sequence[Decision]) -> list[InstanceResult]:
+        return self._in_parallel(_chunks(decisions), self._stop_batch)
 
-    def _stop_batch(self, batch: Sequence[Decision], done_reason: str) -> list[InstanceResult]:
+    def _stop_batch(self, batch: Sequence[Decision]) -> list[InstanceResult]:
+        """Stop a batch, re-checking it first when the run read it a while ago."""
+        kept: list[InstanceResult] = []
+        if self.run.clock.now() - self.run.planned_at > STALE_READ:
+            try:
+                fresh = self._read([d.instance_id for d in batch])
+            except EcsApiError as error:
+                return [
+                    _result(d, Outcome.FAILED, "not stopped: not re-read", error) for d in batch
+                ]
+            still: list[Decision] = []
+            for decision in batch:
+                instance = fresh.get(decision.instance_id)
+                if instance is None:
+                    kept.append(_result(decision, Outcome.DONE, "stopped (it is gone)"))
+                    continue
+                now = self._rechecked(instance)
+                if now.action is Action.STOP and now.changes:
+                    still.append(decision)
+                else:
+                    kept.append(_changed(decision, now, "not stopped"))
+            batch = still
+        if not batch:
+            return kept
+        return kept + self._send_stop(batch, "stopped", force=self.run.force_stop)
+
+    def _send_stop(
+        self, batch: Sequence[Decision], done_reason: str, *, force: bool
+    ) -> list[InstanceResult]:
         by_id = {decision.instance_id: decision for decision in batch}
         try:
             answers = self.run.gateway.stop_instances(
-                self.region, list(by_id), force=self.run.force, stopped_mode=self.run.stopped_mode
+                self.region, list(by_id), force=force, stopped_mode=self.run.stopped_mode
             )
         except EcsApiError as error:
+            if len(batch) == 1 and error.code in GONE_CODES:
+                return [_result(batch[0], Outcome.DONE, f"{done_reason} (it is gone)")]
             return [
                 _result(decision, Outcome.FAILED, "StopInstances failed", error)
                 for decision in batch
@@ -209,6 +337,9 @@ class _RegionRun:
                 results.append(
                     _result(decision, Outcome.DONE, f"{done_reason} ({decision.reason})")
                 )
+            elif answer.code in GONE_CODES:
+                # Released by someone else meanwhile: the goal of a stop (and of a release) holds.
+                results.append(_result(decision, Outcome.DONE, f"{done_reason} (it is gone)"))
             elif answer.instance_id in already:
                 reason = f"{done_reason} (it was already {already[answer.instance_id]})"
                 results.append(_result(decision, Outcome.DONE, reason))
@@ -228,147 +359,230 @@ class _RegionRun:
         if not instance_ids:
             return {}
         try:
-            listed = self.run.gateway.describe_instances(self.region, instance_ids=instance_ids)
-            return {i.instance_id: i.status for i in listed if i.status in ("Stopping", "Stopped")}
+            listed = self._read(instance_ids)
         except EcsApiError:
             return {}
+        return {i: x.status for i, x in listed.items() if x.status in ("Stopping", "Stopped")}
 
-    # --- release -----------------------------------------------------------------------------
+    # --- release: the pipeline ---------------------------------------------------------------
 
-    def _release(self, decisions: Sequence[Decision]) -> None:
+    def release(self, decisions: Sequence[Decision]) -> list[InstanceResult]:
+        """Each instance through stop -> snapshots -> re-check -> release, as fast as it goes."""
         if not decisions:
-            return
-        ready = [d for d in decisions if not d.stop_first and not d.wait_for_stop]
+            return []
+        results: list[InstanceResult] = []
+        pipeline = _Pipeline()
+        pipeline.stopping.update((d.instance_id, d) for d in decisions if d.wait_for_stop)
+        # The stop before a release is always graceful: a snapshot of a cleanly stopped instance
+        # is consistent, and ForceStop is the stop function's option, not the release's.
         to_stop = [d for d in decisions if d.stop_first]
-        waiting = {d.instance_id: d for d in decisions if d.wait_for_stop}
+        stops = self._in_parallel(
+            _chunks(to_stop), lambda batch: self._send_stop(batch, "stopping", force=False)
+        )
         stopping = {d.instance_id: d for d in to_stop}
-        self._release_stopped(ready)
-        for stop_result in self._in_parallel(
-            _chunks(to_stop), lambda batch: self._stop_batch(batch, "stopping")
-        ):
-            decision = stopping[stop_result.instance_id]
-            if stop_result.outcome is Outcome.DONE:
-                waiting[decision.instance_id] = decision
+        for stop_result in stops:
+            if stop_result.outcome is Outcome.DONE and "(it is gone)" not in stop_result.reason:
+                pipeline.stopping[stop_result.instance_id] = stopping[stop_result.instance_id]
+            elif stop_result.outcome is Outcome.DONE:
+                results.append(replace(stop_result, reason="released (it is gone)"))
             else:
-                self.results.append(stop_result)
-        self._release_when_stopped(waiting)
-        self._snapshot_then_release(self.to_snapshot)
+                results.append(stop_result)
+        unread = [d for d in decisions if not d.stop_first and not d.wait_for_stop]
+        ready, failures = self._fresh(unread)
+        results.extend(failures)
+        routed, backups = self._route(ready)
+        results.extend(routed)
+        pipeline.snapshotting.update(backups)
+        rounds = 0
+        while pipeline:
+            if self._past_deadline():
+                results.extend(self._deadline_results(pipeline.stopping.values(), "not Stopped"))
+                results.extend(
+                    self._deadline_results(
+                        [b.decision for b in pipeline.snapshotting.values()],
+                        "snapshots not accomplished",
+                        pipeline.snapshotting,
+                    )
+                )
+                break
+            self.run.clock.sleep(self.run.poll_interval)
+            rounds += 1
+            stopped, stop_results = self._poll_stopping(pipeline.stopping, rounds)
+            snapshotted, snapshot_results = self._poll_snapshots(pipeline.snapshotting)
+            reread, reread_failures = self._fresh_after_snapshots(snapshotted)
+            routed, backups = self._route(stopped + reread)
+            results.extend(stop_results + snapshot_results + reread_failures + routed)
+            # Instances routed to snapshots join the wait (with a new disk, back to it).
+            pipeline.snapshotting.update(backups)
+        return results
 
-    def _release_stopped(self, decisions: Sequence[Decision]) -> None:
-        """Release stopped instances now, except those whose disks are snapshotted first."""
-        self.to_snapshot.extend(d for d in decisions if d.snapshot is not None)
-        plain = [d for d in decisions if d.snapshot is None]
-        self.results.extend(self._in_parallel(_chunks(plain), self._delete_batch))
+    def _fresh(self, decisions: Sequence[Decision]) -> tuple[list[_Ready], list[InstanceResult]]:
+        """Read these instances now, for the re-check before their release (100 ids a call)."""
+        ready: list[_Ready] = []
+        failures: list[InstanceResult] = []
+        for batch in _chunks(decisions):
+            try:
+                fresh = self._read([d.instance_id for d in batch])
+            except EcsApiError as error:
+                failures.extend(
+                    _result(d, Outcome.FAILED, "not released: not re-read", error) for d in batch
+                )
+                continue
+            ready.extend(_Ready(d, fresh.get(d.instance_id)) for d in batch)
+        return ready, failures
 
-    def _release_when_stopped(self, waiting: dict[str, Decision]) -> None:
-        """Poll the stopping instances (100 ids a call) and release each batch that has stopped.
+    def _route(self, ready: Sequence[_Ready]) -> tuple[list[InstanceResult], dict[str, _Backup]]:
+        """Re-check each freshly read instance: release it, snapshot it first, or keep it.
+
+        Returns the results of those released or kept, and the backups started (to wait for).
+        """
+        results: list[InstanceResult] = []
+        to_delete: list[tuple[Decision, _Backup | None]] = []
+        to_snapshot: list[tuple[Decision, _Backup | None]] = []
+        for item in ready:
+            decision, fresh, backup = item.decision, item.fresh, item.backup
+            if fresh is None:
+                results.append(
+                    _result(
+                        decision,
+                        Outcome.DONE,
+                        "released (it is gone)",
+                        snapshot_ids=backup.snapshot_ids if backup else (),
+                    )
+                )
+                continue
+            now = self._rechecked(fresh)
+            refusal = _release_refusal(decision, fresh, now, backup)
+            if refusal is not None:
+                results.append(refusal)
+            elif (now.snapshot is not None or decision.snapshot is not None) and (
+                backup is None or backup.needs_disks
+            ):
+                to_snapshot.append((decision, backup))
+            else:
+                to_delete.append((decision, backup))
+        backups: dict[str, _Backup] = {}
+        for started in self.pool.map(lambda pair: self._start_snapshots(*pair), to_snapshot):
+            if isinstance(started, _Backup):
+                backups[started.decision.instance_id] = started
+            else:
+                results.append(started)
+        taken = {d.instance_id: b.snapshot_ids for d, b in to_delete if b is not None}
+        forced = [d for d, _ in to_delete if d.force]
+        gentle = [d for d, _ in to_delete if not d.force]
+        deleted = self._in_parallel(_chunks(forced), self._delete_batch) + self._in_parallel(
+            _chunks(gentle), self._delete_batch
+        )
+        results.extend(
+            replace(result, snapshot_ids=taken[result.instance_id])
+            if result.instance_id in taken
+            else result
+            for result in deleted
+        )
+        return results, backups
+
+    def _poll_stopping(
+        self, waiting: dict[str, Decision], rounds: int
+    ) -> tuple[list[_Ready], list[InstanceResult]]:
+        """Read the stopping instances; those now Stopped come back with that (fresh) read.
 
         Instances stopped together take about as long to stop, so a round first reads only the
         last 100 sent a stop (one call); only once one of those has stopped (or every
         FULL_READ_EVERY rounds, so that a stuck probe cannot hold the rest back) does it read
-        the rest. Each instance is then read about once, not once a round: with a 25 s stop and
-        5 s rounds, 4,000 stopping instances take about 45 status calls instead of about 240.
+        the rest. Each instance is then read about once, not once a round.
         """
-        rounds = 0
-        while waiting:
-            if self._past_deadline():
-                self.results.extend(self._deadline_results(waiting.values(), "not Stopped"))
-                return
-            self.run.clock.sleep(self.run.poll_interval)
-            rounds += 1
-            # Insertion order is stop order: the tail was stopped last.
-            order = list(waiting)
-            probe, rest = order[-BATCH_SIZE:], order[:-BATCH_SIZE]
-            seen: dict[str, str] = {}
-            try:
-                seen.update(self._states(probe))
-                moved = any(seen.get(i) not in ("Stopping", "Running") for i in probe)
-                moved = moved or rounds % FULL_READ_EVERY == 0
-                read = order if moved else probe
-                if moved and rest:
-                    seen.update(self._states(rest))
-            except EcsApiError as error:
-                failed = [
-                    _result(d, Outcome.FAILED, "could not read its state", error)
-                    for d in waiting.values()
-                ]
-                self.results.extend(failed)
-                return
-            ready = []
-            for instance_id in read:
-                status = seen.get(instance_id)
-                if status is None:
-                    decision = waiting.pop(instance_id)
-                    self.results.append(_result(decision, Outcome.DONE, "released (it is gone)"))
-                elif status == "Stopped":
-                    ready.append(waiting.pop(instance_id))
-                elif status not in ("Stopping", "Running"):
-                    decision = waiting.pop(instance_id)
-                    reason = f"became {status} while waiting for it to stop; left alone"
-                    self.results.append(
-                        InstanceResult(
-                            decision.instance_id,
-                            decision.region,
-                            decision.action,
-                            Outcome.SKIPPED,
-                            reason,
-                        )
+        if not waiting:
+            return [], []
+        order = list(waiting)  # insertion order is stop order: the tail was stopped last
+        probe, rest = order[-BATCH_SIZE:], order[:-BATCH_SIZE]
+        seen: dict[str, Instance] = {}
+        try:
+            seen.update(self._read(probe))
+            moved = any(
+                probe_id not in seen or seen[probe_id].status != "Stopping" for probe_id in probe
+            )
+            read = order if (moved or rounds % FULL_READ_EVERY == 0) else probe
+            if read is order and rest:
+                seen.update(self._read(rest))
+        except EcsApiError as error:
+            failed = [
+                _result(d, Outcome.FAILED, "could not read its state", error)
+                for d in waiting.values()
+            ]
+            waiting.clear()
+            return [], failed
+        ready: list[_Ready] = []
+        results: list[InstanceResult] = []
+        for instance_id in read:
+            fresh = seen.get(instance_id)
+            if fresh is None or fresh.status == "Stopped":
+                ready.append(_Ready(waiting.pop(instance_id), fresh))
+            elif fresh.status in STARTED_AGAIN:
+                decision = waiting.pop(instance_id)
+                results.append(
+                    _result(
+                        decision,
+                        Outcome.SKIPPED,
+                        f"not released: it is {fresh.status} again (someone started it while it "
+                        "was being stopped)",
                     )
-            self._release_stopped(ready)
-
-    def _states(self, instance_ids: list[str]) -> dict[str, str]:
-        """Status by id of those that still exist (100 ids a call).
-
-        Raises:
-            EcsApiError: a read failed after its retries.
-        """
-        listed = self.run.gateway.describe_instances(self.region, instance_ids=instance_ids)
-        return {instance.instance_id: instance.status for instance in listed}
+                )
+            elif fresh.status != "Stopping":
+                decision = waiting.pop(instance_id)
+                reason = f"not released: it became {fresh.status} while being stopped"
+                results.append(_result(decision, Outcome.SKIPPED, reason))
+        return ready, results
 
     def _delete_batch(self, batch: Sequence[Decision]) -> list[InstanceResult]:
-        """Release a batch; on failure split it until each failing instance stands alone."""
+        """Release a batch; on a verdict about an instance, split it until the culprit is alone.
+
+        `Force` only for a batch of Running instances released directly (never after a stop, and
+        never with snapshots: a plain delete of a stopped instance is refused if it was started
+        again, which keeps it).
+        """
         ids = sorted(decision.instance_id for decision in batch)
-        token = _client_token(self.run.idempotency_seed, self.region, ids, force=self.run.force)
+        force = all(decision.force for decision in batch)
+        token = _token(
+            self.run.idempotency_seed,
+            "DeleteInstances",
+            RegionId=self.region,
+            InstanceId=ids,
+            Force=force,
+            TerminateSubscription=False,
+        )
         try:
-            self.run.gateway.delete_instances(
-                self.region, ids, force=self.run.force, client_token=token
-            )
+            self.run.gateway.delete_instances(self.region, ids, force=force, client_token=token)
         except EcsApiError as error:
-            if len(batch) > 1:
-                middle = len(batch) // 2
-                return self._delete_batch(batch[:middle]) + self._delete_batch(batch[middle:])
-            decision = batch[0]
-            if error.code in GONE_CODES:
-                return [_result(decision, Outcome.DONE, "released (it was already gone)")]
-            return [_result(decision, Outcome.FAILED, "not released", error)]
+            if len(batch) == 1:
+                if error.code in GONE_CODES:
+                    return [_result(batch[0], Outcome.DONE, "released (it was already gone)")]
+                return [_result(batch[0], Outcome.FAILED, "not released", error)]
+            if is_transient(error) or error.code == DEADLINE_CODE or self._past_deadline():
+                # Out of retries on throttling or 5xx: splitting would only add calls.
+                return [_result(d, Outcome.FAILED, "not released", error) for d in batch]
+            middle = len(batch) // 2
+            return self._delete_batch(batch[:middle]) + self._delete_batch(batch[middle:])
         return [
             _result(decision, Outcome.DONE, f"released ({decision.reason})") for decision in batch
         ]
 
     # --- snapshots before release ------------------------------------------------------------
     #
-    # Order: stop, snapshot, wait, release. ECS can snapshot a running instance, but only a
-    # stopped one gives snapshots that agree with each other and with the disk as released
+    # Order: stop, snapshot, wait, re-check, release. ECS can snapshot a running instance, but
+    # only a stopped one gives snapshots that agree with each other and with the disk as released
     # (nothing writes between the snapshot and DeleteInstances). ECS also asks that the
     # instance's state not change while a snapshot is being created, so the release waits until
-    # every snapshot of that instance is accomplished. Instances proceed in parallel; the wait is
-    # one poll loop for the whole region, 100 snapshot ids a DescribeSnapshots call.
+    # every snapshot of that instance is accomplished. Right before the release the disks are
+    # listed again: a disk attached meanwhile gets its own snapshot first.
 
-    def _snapshot_then_release(self, decisions: Sequence[Decision]) -> None:
-        if not decisions:
-            return
-        backups: list[_Backup] = []
-        for started in self.pool.map(self._start_snapshots, decisions):
-            if isinstance(started, InstanceResult):
-                self.results.append(started)
-            else:
-                backups.append(started)
-        self._release_when_snapshotted(backups)
-
-    def _start_snapshots(self, decision: Decision) -> _Backup | InstanceResult:
-        """Find the instance's disks and a snapshot of each: one made by an earlier run, or new."""
+    def _start_snapshots(
+        self, decision: Decision, backup: _Backup | None
+    ) -> _Backup | InstanceResult:
+        """A snapshot of every disk the instance has now: one made earlier, or a new one."""
         plan = decision.snapshot
-        assert plan is not None  # noqa: S101 - only decisions with a snapshot plan come here
+        reuse_after = plan.reuse_after if plan is not None else None
+        tags = plan.tags if plan is not None else ((SNAPSHOT_INSTANCE_TAG, decision.instance_id),)
+        taken = dict(backup.snapshot_of) if backup is not None else {}
         if self._past_deadline():
             return self._deadline_results([decision], "snapshots not started")[0]
         gateway = self.run.gateway
@@ -378,30 +592,51 @@ class _RegionRun:
                 self.region, SNAPSHOT_INSTANCE_TAG, decision.instance_id
             )
         except EcsApiError as error:
-            return _result(decision, Outcome.FAILED, "not released: disks not listed", error)
+            return _result(
+                decision, Outcome.FAILED, "not released: disks not listed", error, taken.values()
+            )
         if not disks:
             # Every instance has a system disk; none listed means we cannot back it up.
             missing = EcsApiError("DescribeDisks", "NoDiskFound", "no disk listed to snapshot")
             return _result(decision, Outcome.FAILED, "not released", missing)
-        snapshot_ids: list[str] = []
+        snapshot_of: dict[str, str] = {}
         for disk in disks:
-            reused = _reusable(earlier, disk.disk_id, plan.reuse_after)
+            if disk.disk_id in taken:
+                snapshot_of[disk.disk_id] = taken[disk.disk_id]
+                continue
+            reused = _reusable(earlier, disk.disk_id, reuse_after)
             if reused is not None:
-                snapshot_ids.append(reused)
+                snapshot_of[disk.disk_id] = reused
                 self._log_snapshot(decision, disk.disk_id, reused, reused=True)
                 continue
+            name = f"ecs-lifecycle-{decision.instance_id}-{disk.disk_id}"
+            description = (
+                f"Taken by ecs-lifecycle before releasing {decision.instance_id} "
+                f"(disk {disk.disk_id}, run {self.run.idempotency_seed[:16]})"
+            )
             try:
                 snapshot_id = gateway.create_snapshot(
                     self.region,
                     disk.disk_id,
-                    name=f"ecs-lifecycle-{decision.instance_id}-{disk.disk_id}",
-                    description=(
-                        f"Taken by ecs-lifecycle before releasing {decision.instance_id} "
-                        f"(disk {disk.disk_id}, run {self.run.idempotency_seed[:16]})"
-                    ),
-                    tags=plan.tags,
-                    client_token=_snapshot_token(
-                        self.run.idempotency_seed, decision, disk.disk_id, earlier
+                    name=name,
+                    description=description,
+                    tags=tags,
+                    client_token=_token(
+                        self.run.idempotency_seed,
+                        "CreateSnapshot",
+                        DiskId=disk.disk_id,
+                        SnapshotName=name,
+                        Description=description,
+                        Tag=[list(tag) for tag in tags],
+                        RetentionDays=self.run.snapshot_retention_days,
+                        # A restart since, or a failed snapshot, gets a new snapshot rather than
+                        # the old answer.
+                        last_start=reuse_after.isoformat() if reuse_after else None,
+                        failed=sorted(
+                            s.snapshot_id
+                            for s in earlier
+                            if s.disk_id == disk.disk_id and s.status == "failed"
+                        ),
                     ),
                     retention_days=self.run.snapshot_retention_days,
                 )
@@ -411,11 +646,11 @@ class _RegionRun:
                     Outcome.FAILED,
                     f"not released: no snapshot of {disk.disk_id}",
                     error,
-                    snapshot_ids,
+                    snapshot_of.values(),
                 )
-            snapshot_ids.append(snapshot_id)
+            snapshot_of[disk.disk_id] = snapshot_id
             self._log_snapshot(decision, disk.disk_id, snapshot_id, reused=False)
-        return _Backup(decision, tuple(snapshot_ids))
+        return _Backup(decision, snapshot_of)
 
     def _log_snapshot(
         self, decision: Decision, disk_id: str, snapshot_id: str, *, reused: bool
@@ -431,94 +666,176 @@ class _RegionRun:
             at=self.run.clock.now().isoformat(),
         )
 
-    def _release_when_snapshotted(self, backups: list[_Backup]) -> None:
-        """Poll the snapshots; release each instance once all of its snapshots are accomplished."""
-        pending = {backup.decision.instance_id: backup for backup in backups}
-        snapshots_of = {backup.decision.instance_id: backup.snapshot_ids for backup in backups}
-        while pending:
-            ids = [snapshot_id for b in pending.values() for snapshot_id in b.snapshot_ids]
-            try:
-                seen = {
-                    s.snapshot_id: s for s in self.run.gateway.describe_snapshots(self.region, ids)
-                }
-            except EcsApiError as error:
-                self.results.extend(
+    def _poll_snapshots(
+        self, pending: dict[str, _Backup]
+    ) -> tuple[list[_Backup], list[InstanceResult]]:
+        """Read the snapshots (100 ids a call); return the backups now complete, and failures."""
+        if not pending:
+            return [], []
+        ids = [snapshot_id for b in pending.values() for snapshot_id in b.snapshot_ids]
+        try:
+            seen = {s.snapshot_id: s for s in self.run.gateway.describe_snapshots(self.region, ids)}
+        except EcsApiError as error:
+            failed = [
+                _result(b.decision, Outcome.FAILED, "not released: snapshots not read", error)
+                for b in pending.values()
+            ]
+            failed = [replace(r, snapshot_ids=pending[r.instance_id].snapshot_ids) for r in failed]
+            pending.clear()
+            return [], failed
+        complete: list[_Backup] = []
+        results: list[InstanceResult] = []
+        for instance_id, backup in list(pending.items()):
+            states = [seen.get(snapshot_id) for snapshot_id in backup.snapshot_ids]
+            failed_states = [s for s in states if s is not None and s.status == "failed"]
+            if failed_states:
+                del pending[instance_id]
+                broken = EcsApiError(
+                    "CreateSnapshot",
+                    "SnapshotFailed",
+                    f"snapshot {failed_states[0].snapshot_id} of {failed_states[0].disk_id} failed",
+                )
+                results.append(
                     _result(
-                        b.decision,
+                        backup.decision,
                         Outcome.FAILED,
-                        "not released: snapshots not read",
-                        error,
-                        b.snapshot_ids,
-                    )
-                    for b in pending.values()
-                )
-                return
-            ready: list[Decision] = []
-            for instance_id, backup in list(pending.items()):
-                states = [seen.get(snapshot_id) for snapshot_id in backup.snapshot_ids]
-                failed = [s for s in states if s is not None and s.status == "failed"]
-                if failed:
-                    del pending[instance_id]
-                    broken = EcsApiError(
-                        "CreateSnapshot",
-                        "SnapshotFailed",
-                        f"snapshot {failed[0].snapshot_id} of {failed[0].disk_id} failed",
-                    )
-                    self.results.append(
-                        _result(
-                            backup.decision,
-                            Outcome.FAILED,
-                            "not released",
-                            broken,
-                            backup.snapshot_ids,
-                        )
-                    )
-                elif all(s is not None and s.status == "accomplished" for s in states):
-                    ready.append(pending.pop(instance_id).decision)
-            self.results.extend(
-                replace(result, snapshot_ids=snapshots_of[result.instance_id])
-                for result in self._in_parallel(_chunks(ready), self._delete_batch)
-            )
-            if not pending:
-                return
-            if self._past_deadline():
-                self.results.extend(
-                    replace(result, snapshot_ids=snapshots_of[result.instance_id])
-                    for result in self._deadline_results(
-                        [b.decision for b in pending.values()], "snapshots not accomplished"
+                        "not released",
+                        broken,
+                        backup.snapshot_ids,
                     )
                 )
-                return
-            self.run.clock.sleep(self.run.poll_interval)
+            elif all(s is not None and s.status == "accomplished" for s in states):
+                complete.append(pending.pop(instance_id))
+        return complete, results
+
+    def _fresh_after_snapshots(
+        self, complete: Sequence[_Backup]
+    ) -> tuple[list[_Ready], list[InstanceResult]]:
+        """The instances whose snapshots are done, read again, with their disks listed again."""
+        if not complete:
+            return [], []
+        ready, unread = self._fresh([b.decision for b in complete])
+        by_id = {b.decision.instance_id: b for b in complete}
+        failures = [replace(r, snapshot_ids=by_id[r.instance_id].snapshot_ids) for r in unread]
+
+        def with_disks(item: _Ready) -> _Ready | InstanceResult:
+            backup = by_id[item.decision.instance_id]
+            if item.fresh is None:
+                return replace(item, backup=backup)
+            try:
+                disks = self.run.gateway.describe_disks(self.region, item.decision.instance_id)
+            except EcsApiError as error:
+                return _result(
+                    item.decision,
+                    Outcome.FAILED,
+                    "not released: disks not listed again",
+                    error,
+                    backup.snapshot_ids,
+                )
+            backup.needs_disks = any(disk.disk_id not in backup.snapshot_of for disk in disks)
+            return replace(item, backup=backup)
+
+        checked: list[_Ready] = []
+        for item in self.pool.map(with_disks, ready):
+            if isinstance(item, _Ready):
+                checked.append(item)
+            else:
+                failures.append(item)
+        return checked, failures
 
     # --- auto-release --------------------------------------------------------------------------
 
-    def _modify(self, decisions: Sequence[Decision]) -> None:
-        # ModifyInstanceAutoReleaseTime has no batch form: one call per instance, in parallel.
-        self.results.extend(
-            self._in_parallel([[decision] for decision in decisions], self._modify_one)
-        )
+    def modify(self, decisions: Sequence[Decision]) -> list[InstanceResult]:
+        """Set or cancel auto-release times: each chunk re-read first, then one call each."""
+        return self._in_parallel(_chunks(decisions), self._modify_chunk)
 
-    def _modify_one(self, batch: Sequence[Decision]) -> list[InstanceResult]:
-        decision = batch[0]
+    def _modify_chunk(self, batch: Sequence[Decision]) -> list[InstanceResult]:
         try:
-            self.run.gateway.modify_auto_release_time(
-                self.region, decision.instance_id, decision.release_at
+            fresh = self._read([d.instance_id for d in batch])
+        except EcsApiError as error:
+            return [
+                _result(d, Outcome.FAILED, "auto-release time not changed: not re-read", error)
+                for d in batch
+            ]
+        results = []
+        for decision in batch:
+            instance = fresh.get(decision.instance_id)
+            if instance is None:
+                results.append(_result(decision, Outcome.SKIPPED, "the instance no longer exists"))
+                continue
+            if self._past_deadline():
+                results.extend(self._deadline_results([decision], "not started"))
+                continue
+            # The owner's last word: the tag (or a keep signal) as it is now decides.
+            now = self._rechecked(instance)
+            if not now.changes:
+                results.append(_changed(decision, now, "auto-release time not changed"))
+                continue
+            results.append(self._modify_one(now))
+        return results
+
+    def _modify_one(self, decision: Decision) -> InstanceResult:
+        wanted = decision.release_at
+        clock = self.run.clock
+
+        def release_at() -> datetime | None:
+            # Computed as each attempt is sent: a call delayed by retries must not ask for a
+            # minute that has become too soon for ECS.
+            if wanted is None:
+                return None
+            return release_time_when_sent(wanted, clock.now())
+
+        try:
+            sent = self.run.gateway.modify_auto_release_time(
+                self.region, decision.instance_id, release_at
             )
         except EcsApiError as error:
             if error.code in GONE_CODES:
-                return [_result(decision, Outcome.SKIPPED, "the instance no longer exists")]
-            return [_result(decision, Outcome.FAILED, "auto-release time not changed", error)]
-        verb = "cancelled auto-release" if decision.release_at is None else "set auto-release"
-        return [_result(decision, Outcome.DONE, f"{verb} ({decision.reason})")]
+                return _result(decision, Outcome.SKIPPED, "the instance no longer exists")
+            return _result(decision, Outcome.FAILED, "auto-release time not changed", error)
+        if wanted is None:
+            return _result(decision, Outcome.DONE, f"cancelled auto-release ({decision.reason})")
+        reason = f"set auto-release ({decision.reason})"
+        if sent is not None and sent != wanted:
+            reason = f"{reason}; sent as {sent:%Y-%m-%dT%H:%MZ}, the earliest minute ECS allowed"
+        return replace(_result(decision, Outcome.DONE, reason), release_at=sent if sent else wanted)
 
 
-@dataclass(frozen=True, slots=True)
-class _Backup:
-    """An instance whose snapshots are started: one per disk, in the disks' order."""
+def _changed(before: Decision, now: Decision, what: str) -> InstanceResult:
+    """The result for an instance the re-check kept: what it is now, and why."""
+    return _result(before, Outcome.SKIPPED, f"{what}: changed since the run read it: {now.reason}")
 
-    decision: Decision
-    snapshot_ids: tuple[str, ...]
+
+def _release_refusal(
+    before: Decision, fresh: Instance, now: Decision, backup: _Backup | None
+) -> InstanceResult | None:
+    """Why the fresh read forbids releasing now, as a result; None when it may go ahead."""
+    ids = backup.snapshot_ids if backup else ()
+    if fresh.status in STARTED_AGAIN and not (before.force and now.force):
+        return _result(
+            before,
+            Outcome.SKIPPED,
+            f"not released: it is {fresh.status} again (someone started it since it was read)",
+            snapshot_ids=ids,
+        )
+    if now.action is not Action.RELEASE or not now.changes:
+        return _result(before, Outcome.SKIPPED, f"not released: {now.reason}", snapshot_ids=ids)
+    if before.snapshot is not None and fresh.start_time != before.snapshot.reuse_after:
+        return _result(
+            before,
+            Outcome.SKIPPED,
+            "not released: it was started again after its snapshots were planned, so they may "
+            "miss later writes; a later run snapshots it again",
+            snapshot_ids=ids,
+        )
+    if fresh.status not in ("Stopped", "Running"):
+        return _result(
+            before,
+            Outcome.SKIPPED,
+            f"not released: it is {fresh.status}",
+            snapshot_ids=ids,
+        )
+    return None
 
 
 def _reusable(
@@ -547,23 +864,12 @@ def _reusable(
     return max(usable, key=lambda s: (s.creation_time is not None, s.creation_time)).snapshot_id
 
 
-def _snapshot_token(
-    seed: str, decision: Decision, disk_id: str, earlier: Sequence[SnapshotInfo]
-) -> str:
-    """A CreateSnapshot ClientToken: the same for a retry of the same run on the same disk.
+def _token(seed: str, operation: str, **parameters: object) -> str:
+    """A ClientToken over every parameter sent (ASCII, 64 chars).
 
-    A retried invocation that cannot see its first snapshot yet gets that snapshot back instead of
-    a second one. The instance's last start and the disk's failed snapshots are part of it, so a
-    restart since, or a failed snapshot, gets a new snapshot rather than the old answer.
+    The same for a retried invocation of the same event asking the same thing, so ECS answers
+    with the first call's result; different as soon as any parameter differs, so a changed call
+    never meets IdempotentParameterMismatch.
     """
-    plan = decision.snapshot
-    start = plan.reuse_after.isoformat() if plan and plan.reuse_after else "-"
-    failed = sorted(s.snapshot_id for s in earlier if s.disk_id == disk_id and s.status == "failed")
-    material = "|".join([seed, "snapshot", decision.instance_id, disk_id, start, *failed])
-    return hashlib.sha256(material.encode()).hexdigest()[:64]
-
-
-def _client_token(seed: str, region: str, instance_ids: Sequence[str], *, force: bool) -> str:
-    """A ClientToken stable across a retried invocation of the same event (ASCII, 64 chars)."""
-    material = "|".join([seed, region, "force" if force else "stopped", *instance_ids])
+    material = json.dumps([seed, operation, parameters], sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:64]

@@ -57,8 +57,9 @@ T = TypeVar("T")
 PAGE_SIZE: Final = 100  # DescribeInstances MaxResults maximum (DescribeSnapshots' too)
 BATCH_SIZE: Final = 100  # StopInstances / DeleteInstances / InstanceIds maximum
 MAX_PAGES: Final = 1000  # a hard stop should a NextToken ever repeat
-# DescribeInstances filters by tag over at most 1,000 matching resources; at that size we scan the
-# region without the tag filter instead (and filter here), so nothing past the cap is missed.
+# DescribeInstances filters by tag over at most 1,000 matching resources; a filtered scan that
+# reaches it (or is refused) is replaced by a scan of the region without the tag filter, filtered
+# here, so nothing past the cap is missed.
 TAG_FILTER_CAP: Final = 1000
 
 RETRYABLE_CODES: Final = frozenset(
@@ -236,21 +237,36 @@ class EcsGateway:
         if tags is None:
             yield from self._describe_pages(region, instance_ids=None, tags=None)
             return
-        # The first page's TotalCount tells at once whether the tag filter is over its cap, so a
-        # large selection wastes one call before the full scan instead of a whole filtered scan.
-        found: list[Instance] = []
-        totals: list[int] = []
-        for instance in self._describe_pages(region, instance_ids=None, tags=tags, totals=totals):
-            found.append(instance)
-            if totals[0] >= TAG_FILTER_CAP or len(found) >= TAG_FILTER_CAP:
-                break
-        if len(found) < TAG_FILTER_CAP and not (totals and totals[0] >= TAG_FILTER_CAP):
-            yield from found
+        within_cap = self._tag_filtered_scan(region, tags)
+        if within_cap is not None:
+            yield from within_cap
             return
-        del found
         for instance in self._describe_pages(region, instance_ids=None, tags=None):
             if tags.matches(instance):
                 yield instance
+
+    def _tag_filtered_scan(self, region: str, tags: TagSelector) -> list[Instance] | None:
+        """Every instance matching `tags` as ECS's tag filter finds them, or None if it cannot.
+
+        The filter covers at most TAG_FILTER_CAP resources, and what ECS does past that is not
+        documented: it may cut the answer short or refuse the call. TotalCount is meaningless
+        in NextToken mode (reference 7.1, 18), so only what the scan returns counts: reaching
+        the cap, or a refusal (a 4xx answer), gives None and the caller scans the region without
+        the filter. A refusal that was not about the cap (throttling that outlived its retries
+        included) meets that scan too and is raised there. 5xx and network failures that outlived
+        their retries are raised here.
+        """
+        found: list[Instance] = []
+        try:
+            for instance in self._describe_pages(region, instance_ids=None, tags=tags):
+                found.append(instance)
+                if len(found) >= TAG_FILTER_CAP:
+                    return None
+        except EcsApiError as error:
+            if error.status is not None and 400 <= error.status < 500:
+                return None
+            raise
+        return found
 
     def _describe_pages(
         self,
@@ -258,9 +274,8 @@ class EcsGateway:
         *,
         instance_ids: list[str] | None,
         tags: TagSelector | None,
-        totals: list[int] | None = None,
     ) -> Iterator[Instance]:
-        """Every page's instances; each page's TotalCount is appended to `totals` if given."""
+        """Every page's instances, following NextToken."""
         # A JSON-array string, not a list: a list would be sent as InstanceIds.N.
         ids = json.dumps(instance_ids) if instance_ids is not None else None
         tag = (
@@ -280,8 +295,6 @@ class EcsGateway:
 
         for body in self._pages("DescribeInstances", region, "describe_instances", request_for):
             listed = body.instances.instance if body.instances and body.instances.instance else []
-            if totals is not None:
-                totals.append(int(body.total_count or 0))
             for item in listed:
                 yield _to_instance(item, region)
 
@@ -436,21 +449,32 @@ class EcsGateway:
         return str(response.body.request_id) if response.body.request_id else None
 
     def modify_auto_release_time(
-        self, region: str, instance_id: str, release_at: datetime | None
-    ) -> str | None:
-        """Set the auto-release time, or cancel it when `release_at` is None (parameter omitted)."""
-        request = ecs_models.ModifyInstanceAutoReleaseTimeRequest(
-            region_id=region,
-            instance_id=instance_id,
-            # None omits the parameter, which is what cancels; "" would not be the same.
-            auto_release_time=format_api_time(release_at) if release_at is not None else None,
-        )
-        response = self._call(
-            "ModifyInstanceAutoReleaseTime",
-            region,
-            _sender("modify_instance_auto_release_time", request),
-        )
-        return str(response.body.request_id) if response.body.request_id else None
+        self,
+        region: str,
+        instance_id: str,
+        release_at: Callable[[], datetime | None] | datetime | None,
+    ) -> datetime | None:
+        """Set the auto-release time, or cancel it when the time is None (parameter omitted).
+
+        `release_at` may be a function, called as each attempt is sent: a time computed from the
+        clock then (the earliest minute ECS allows) stays valid however long retries took.
+        Returns the time sent in the successful attempt, to the minute.
+        """
+        sent: list[datetime | None] = [None]
+
+        def send(client: EcsClient) -> Any:
+            moment = release_at() if callable(release_at) else release_at
+            sent[0] = moment.replace(second=0, microsecond=0) if moment is not None else None
+            request = ecs_models.ModifyInstanceAutoReleaseTimeRequest(
+                region_id=region,
+                instance_id=instance_id,
+                # None omits the parameter, which is what cancels; "" would not be the same.
+                auto_release_time=format_api_time(moment) if moment is not None else None,
+            )
+            return client.modify_instance_auto_release_time(request)
+
+        self._call("ModifyInstanceAutoReleaseTime", region, send)
+        return sent[0]
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -577,20 +601,33 @@ def _translate(operation: str, exc: TeaException) -> Exception:
         error = EcsApiError(operation, "NetworkError", f"no usable answer ({detail})", None, status)
         return _TransientError(error, None, throttled=False)
     error = EcsApiError(operation, str(code), message or "no message", request_id, status)
-    throttled = str(code).startswith("Throttling") or status == 429
-    retryable = (
-        throttled
-        or code in RETRYABLE_CODES
-        or (isinstance(status, int) and status >= 500 and code not in NEVER_RETRIED_5XX)
-    )
-    if retryable:
+    if is_transient(error):
         retry_after = (
             retry_after_ms / 1000.0
             if isinstance(retry_after_ms, int) and retry_after_ms > 0
             else None
         )
-        return _TransientError(error, retry_after, throttled=throttled)
+        return _TransientError(error, retry_after, throttled=is_throttling(error))
     return error
+
+
+def is_transient(error: EcsApiError) -> bool:
+    """Whether `error` may pass with time (throttling, 5xx, the network), not a verdict.
+
+    The gateway retries these; when one still surfaces, retries ran out, and a caller must not
+    read it as a verdict on the instances in the call (e.g. split a batch to find a culprit).
+    """
+    code, status = error.code, error.status
+    return (
+        is_throttling(error)
+        or code in RETRYABLE_CODES
+        or (isinstance(status, int) and status >= 500 and code not in NEVER_RETRIED_5XX)
+    )
+
+
+def is_throttling(error: EcsApiError) -> bool:
+    """Whether ECS refused the call for its quota (retried on the throttling budget)."""
+    return error.code.startswith("Throttling") or error.status == 429
 
 
 def _percent(progress: Any) -> int:
@@ -601,6 +638,7 @@ def _percent(progress: Any) -> int:
 
 def _to_instance(item: Any, region: str) -> Instance:
     tags = item.tags.tag if item.tags and item.tags.tag else []
+    locks = item.operation_locks.lock_reason if item.operation_locks else None
     return Instance(
         instance_id=str(item.instance_id),
         region=str(item.region_id or region),
@@ -612,6 +650,7 @@ def _to_instance(item: Any, region: str) -> Instance:
         tags=tuple((str(tag.tag_key), str(tag.tag_value or "")) for tag in tags),
         spot_strategy=str(item.spot_strategy or "NoSpot"),
         start_time=parse_api_time(item.start_time),
+        lock_reasons=tuple(str(lock.lock_reason) for lock in locks or [] if lock.lock_reason),
     )
 
 

@@ -20,12 +20,13 @@ from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import make_gateway
-from ecs_lifecycle.errors import InvalidInputError, RunFailedError
+from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
     IgnoredInvocation,
     Invocation,
     ManualInvocation,
     StateChangeInvocation,
+    TagChangeInvocation,
     TimerInvocation,
     parse_event,
 )
@@ -41,18 +42,20 @@ from ecs_lifecycle.model import (
 from ecs_lifecycle.planning import (
     Policy,
     check_blast_radius,
-    plan_auto_release,
-    plan_release,
-    plan_stop,
+    decide_auto_release,
+    decide_release,
+    decide_stop,
     resolve_manual_time,
 )
 from ecs_lifecycle.selection import Selection, TagSelector
 from ecs_lifecycle.settings import (
+    AutoReleaseOptions,
     FromTag,
     ReleaseAfter,
     RunRequest,
     Settings,
     build_request,
+    outside_region_fence,
     parse_options,
 )
 
@@ -92,6 +95,10 @@ def handle(
     with _refusals_logged(function):
         settings = Settings.from_env(function, services.environ)
         invocation = parse_event(event)
+        outside = _outside_fence(function, invocation, settings)
+        if outside is not None:
+            log_summary(outside)
+            return outside.to_dict()
         request = request_for(function, invocation, settings)
     if isinstance(invocation, IgnoredInvocation) or request is None:
         reason = invocation.reason if isinstance(invocation, IgnoredInvocation) else "nothing to do"
@@ -101,6 +108,29 @@ def handle(
         log_summary(summary)
         return summary.to_dict()
     return _run(request, invocation.kind, event, context, services)
+
+
+def _outside_fence(
+    function: Function, invocation: Invocation, settings: Settings
+) -> RunSummary | None:
+    """An EventBridge event about a region outside the fence: one skipped result per instance."""
+    if not isinstance(invocation, (TagChangeInvocation, StateChangeInvocation)):
+        return None
+    reason = outside_region_fence(settings, invocation.region)
+    if reason is None:
+        return None
+    ids = (
+        invocation.instance_ids
+        if isinstance(invocation, TagChangeInvocation)
+        else (invocation.instance_id,)
+    )
+    summary = RunSummary(function, settings.dry_run, (invocation.region,), invocation.kind)
+    summary.results.extend(
+        InstanceResult(instance_id, invocation.region, Action.NONE, Outcome.SKIPPED, reason)
+        for instance_id in ids
+    )
+    summary.notes.append(reason)
+    return summary
 
 
 def request_for(
@@ -133,7 +163,7 @@ def request_for(
         raise InvalidInputError(
             "event", f"{function.value} does not handle EventBridge events; only auto-release does"
         )
-    base = build_request(settings, None)
+    base = build_request(settings, AutoReleaseOptions(regions=[invocation.region]))
     if isinstance(invocation, StateChangeInvocation):
         if invocation.state == "Deleted":
             return None
@@ -166,23 +196,32 @@ def _run(
     instances, missing = _load(gateway, request)
     decisions = plan(request, instances, now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
-    with _refusals_logged(request.function):
-        check_blast_radius(decisions, request.max_instances)
-    results = execute(
-        decisions,
-        Execution(
-            gateway=gateway,
-            clock=clock,
-            deadline=deadline,
-            dry_run=request.dry_run,
-            force=request.force,
-            stopped_mode=request.stopped_mode,
-            idempotency_seed=_idempotency_seed(request.function, event),
-            concurrency=request.settings.concurrency,
-            poll_interval=services.poll_interval or request.settings.poll_seconds,
-            snapshot_retention_days=request.settings.snapshot_retention_days,
-        ),
+    execution = Execution(
+        gateway=gateway,
+        clock=clock,
+        deadline=deadline,
+        dry_run=request.dry_run,
+        # ForceStop is the stop function's option; a release always stops gracefully.
+        force_stop=request.force and request.function is Function.STOP,
+        stopped_mode=request.stopped_mode,
+        idempotency_seed=_idempotency_seed(request.function, event),
+        recheck=lambda instance, at: decide(request, instance, at),
+        planned_at=now,
+        concurrency=request.settings.concurrency,
+        poll_interval=services.poll_interval or request.settings.poll_seconds,
+        snapshot_retention_days=request.settings.snapshot_retention_days,
     )
+    with _refusals_logged(request.function):
+        try:
+            check_blast_radius(decisions, request.max_instances)
+        except BlastRadiusExceededError:
+            # Cancellations destroy nothing, so the cap never holds them back.
+            cancels = [d for d in decisions if d.changes and not d.destructive]
+            if cancels:
+                summary.results.extend(execute(cancels, execution))
+                log_summary(summary)
+            raise
+    results = execute(decisions, execution)
     summary.results.extend(results)
     summary.results.extend(
         InstanceResult(
@@ -202,19 +241,47 @@ def _run(
 
 def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
     """The pure decisions for this request."""
+    resolve_manual_time(request.schedule, now)  # refuses a manual time outside the window
+    return [decide(request, instance, now) for instance in instances]
+
+
+def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
+    """One instance's decision: the planner's rules, inside the request's selector.
+
+    The executor applies it again to a fresh read right before each destructive call, so an
+    instance that left the selector (or gained a keep signal) since it was read is kept.
+    """
+    if not request.selection.matches(instance):
+        return Decision(
+            instance.instance_id,
+            instance.region,
+            Action.NONE,
+            f"no longer matches the selector ({_describe(request.selection)})",
+            skipped=True,
+        )
     policy = Policy(
         protect_tag=request.settings.protect_tag,
         auto_release_tag=request.settings.auto_release_tag,
         force=request.force,
         snapshot=request.snapshot,
         snapshot_tag=request.settings.snapshot_tag,
+        override_lifetime=request.override_lifetime,
     )
     if request.function is Function.STOP:
-        return plan_stop(instances, policy)
+        return decide_stop(instance, policy)
     if request.function is Function.RELEASE:
-        return plan_release(instances, policy)
+        return decide_release(instance, policy, now)
     assert request.schedule is not None  # noqa: S101 - build_request always sets it for auto-release
-    return plan_auto_release(instances, request.schedule, policy, now)
+    return decide_auto_release(instance, request.schedule, policy, now)
+
+
+def _describe(selection: Selection) -> str:
+    parts = []
+    if selection.tags is not None:
+        parts.append(f"tags {selection.tags.describe()}")
+    if selection.instance_ids is not None:
+        parts.append(f"{len(selection.instance_ids)} instance id(s)")
+    return " and ".join(parts) or "none"
 
 
 def _load(gateway: Any, request: RunRequest) -> tuple[list[Instance], list[str]]:

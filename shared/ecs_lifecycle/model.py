@@ -30,6 +30,9 @@ class Action(str, Enum):
     NONE = "none"
 
 
+DESTRUCTIVE_ACTIONS = frozenset({Action.STOP, Action.RELEASE, Action.SET_AUTO_RELEASE})
+
+
 class Outcome(str, Enum):
     """What became of a decision."""
 
@@ -60,6 +63,8 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     spot_strategy: str = "NoSpot"
     start_time: datetime | None = None  # the last start, to the minute (DescribeInstances)
+    # OperationLocks.LockReason (`security`, `financial`, ...): ECS has locked the instance.
+    lock_reasons: tuple[str, ...] = ()
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None when the instance does not carry it."""
@@ -88,7 +93,8 @@ class Decision:
 
     `release_at` is set for SET_AUTO_RELEASE. `stop_first` marks a release of an instance that
     must be stopped before it can be released; `wait_for_stop` one that is already stopping.
-    `snapshot` is set for a release that must back up the instance's disks first.
+    `snapshot` is set for a release that must back up the instance's disks first. `force` marks
+    the one release that may use DeleteInstances' Force: a Running instance released directly.
     """
 
     instance_id: str
@@ -100,11 +106,20 @@ class Decision:
     wait_for_stop: bool = False
     skipped: bool = False
     snapshot: SnapshotPlan | None = None
+    force: bool = False
 
     @property
     def changes(self) -> bool:
         """Whether carrying out this decision changes the instance."""
         return not self.skipped and self.action is not Action.NONE
+
+    @property
+    def destructive(self) -> bool:
+        """Whether it can destroy or interrupt something (what the blast-radius cap counts).
+
+        A cancellation of an auto-release destroys nothing, so it is never held back.
+        """
+        return self.changes and self.action in DESTRUCTIVE_ACTIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ them unchanged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 # covers the time between planning and the call reaching ECS, and small clock skew.
 MIN_LEAD: Final = timedelta(minutes=30)
 LEAD_MARGIN: Final = timedelta(minutes=1)
+# At the moment of sending, a time at least this much beyond the 30 minutes still goes as planned.
+SEND_MARGIN: Final = timedelta(seconds=15)
 MAX_LEAD: Final = timedelta(days=3 * 365)
 CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
 # CreateSnapshot takes at most 20 tags; keys starting with acs: or aliyun are the system's own.
@@ -57,16 +60,56 @@ class Policy:
     force: bool = False
     snapshot: bool = False
     snapshot_tag: str = "snapshot-before-release"
+    # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
+    override_lifetime: bool = False
+
+
+def lenient_tags(instance: Instance, key: str) -> list[tuple[str, str]]:
+    """The tags whose key is `key` as people write it: any case, surrounding spaces ignored.
+
+    For the protective keys only (the protect tag, the snapshot tag, and the lifetime when it keeps
+    an instance from release): matching more keys protects more, which is the safe direction.
+    """
+    wanted = key.strip().lower()
+    return [(k, v) for k, v in instance.tags if k.strip().lower() == wanted] if wanted else []
+
+
+def near_miss_tags(instance: Instance, key: str) -> list[tuple[str, str]]:
+    """Tags whose key looks like `key` but is not it (`Auto-Release`, `auto_release`).
+
+    The auto-release key sets a release time, so it matches exactly; a near miss is reported as
+    ignored, with its value, so that its owner learns why nothing happened.
+    """
+
+    def folded(text: str) -> str:
+        return re.sub(r"[\s_.-]", "", text.lower())
+
+    return [(k, v) for k, v in instance.tags if k != key and folded(k) == folded(key)]
 
 
 def protection_reason(instance: Instance, policy: Policy) -> str | None:
-    """Why this instance must be left alone by every function, or None."""
-    if not policy.protect_tag:
-        return None
-    value = instance.tag(policy.protect_tag)
-    if value is None or value.strip().lower() == "false":
-        return None
-    return f"carries the protect tag {policy.protect_tag}={value!r}"
+    """Why this instance must be left alone by every function, or None.
+
+    Any tag matching the protect key leniently protects, unless its value is `false`.
+    """
+    for key, value in lenient_tags(instance, policy.protect_tag):
+        if value.strip().lower() != "false":
+            return f"carries the protect tag {key}={value!r}"
+    return None
+
+
+def keep_reason(instance: Instance, policy: Policy) -> str | None:
+    """Why this instance must keep no auto-release time: the protect tag or deletion protection.
+
+    ECS auto-release ignores deletion protection, so an auto-release time on such an instance
+    would go around it.
+    """
+    protected = protection_reason(instance, policy)
+    if protected:
+        return protected
+    if instance.deletion_protection:
+        return "ECS deletion protection is on, and an auto-release would release it anyway"
+    return None
 
 
 def _skip(instance: Instance, action: Action, reason: str) -> Decision:
@@ -79,73 +122,108 @@ def _nothing_to_do(instance: Instance, reason: str) -> Decision:
 
 def plan_stop(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
     """Stop Running instances; leave the rest, each with its reason."""
-    decisions: list[Decision] = []
-    for instance in instances:
-        protected = protection_reason(instance, policy)
-        if protected:
-            decisions.append(_skip(instance, Action.STOP, protected))
-        elif instance.status == "Running":
-            decisions.append(
-                Decision(instance.instance_id, instance.region, Action.STOP, "is Running")
-            )
-        elif instance.status in ("Stopping", "Stopped"):
-            decisions.append(_nothing_to_do(instance, f"already stopped ({instance.status})"))
-        else:
-            decisions.append(
-                _skip(instance, Action.STOP, f"is {instance.status}; not stopped while it starts")
-            )
-    return decisions
+    return [decide_stop(instance, policy) for instance in instances]
 
 
-def plan_release(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
-    """Release pay-as-you-go and spot instances that nothing protects, with snapshots if asked."""
-    decisions: list[Decision] = []
-    for instance in instances:
-        reason = _release_refusal(instance, policy)
-        if reason:
-            decisions.append(_skip(instance, Action.RELEASE, reason))
-            continue
-        snapshot, why = snapshot_wanted(instance, policy)
-        if snapshot is None:
-            decisions.append(_skip(instance, Action.RELEASE, why))
-            continue
-        if instance.status == "Stopped":
-            decision = Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
-        elif instance.status == "Stopping":
-            decision = Decision(
-                instance.instance_id,
-                instance.region,
-                Action.RELEASE,
-                "is Stopping; released once Stopped",
-                wait_for_stop=True,
-            )
-        elif policy.force and not snapshot:
-            decision = Decision(
-                instance.instance_id,
-                instance.region,
-                Action.RELEASE,
-                "is Running; force releases it directly",
-            )
-        else:
-            # With snapshots, even `force` stops first: a snapshot of a stopped instance is
-            # consistent, and nothing is written to its disks between the snapshot and release.
-            decision = Decision(
-                instance.instance_id,
-                instance.region,
-                Action.RELEASE,
-                "is Running; stopped first, released once Stopped",
-                stop_first=True,
-            )
-        if snapshot:
-            decision = replace(
-                decision,
-                reason=f"{decision.reason}; {why}",
-                snapshot=SnapshotPlan(snapshot_tags(instance), reuse_after=instance.start_time),
-            )
-        elif why:
-            decision = replace(decision, reason=f"{decision.reason}; {why}")
-        decisions.append(decision)
-    return decisions
+def decide_stop(instance: Instance, policy: Policy) -> Decision:
+    """One instance's stop decision (also re-applied to a fresh read before a late stop)."""
+    protected = protection_reason(instance, policy)
+    if protected:
+        return _skip(instance, Action.STOP, protected)
+    if instance.status == "Running":
+        return Decision(instance.instance_id, instance.region, Action.STOP, "is Running")
+    if instance.status in ("Stopping", "Stopped"):
+        return _nothing_to_do(instance, f"already stopped ({instance.status})")
+    return _skip(instance, Action.STOP, f"is {instance.status}; not stopped while it starts")
+
+
+def plan_release(instances: Iterable[Instance], policy: Policy, now: datetime) -> list[Decision]:
+    """Release pay-as-you-go and spot instances that nothing keeps, with snapshots if asked."""
+    return [decide_release(instance, policy, now) for instance in instances]
+
+
+def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decision:
+    """One instance's release decision (also re-applied to a fresh read right before release)."""
+    reason = _release_refusal(instance, policy)
+    if reason:
+        return _skip(instance, Action.RELEASE, reason)
+    lifetime = lifetime_keeps(instance, policy, now)
+    if lifetime and not policy.override_lifetime:
+        return _skip(instance, Action.RELEASE, lifetime)
+    snapshot, why = snapshot_wanted(instance, policy)
+    if snapshot is None:
+        return _skip(instance, Action.RELEASE, why)
+    if instance.status == "Stopped":
+        decision = Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
+    elif instance.status == "Stopping":
+        decision = Decision(
+            instance.instance_id,
+            instance.region,
+            Action.RELEASE,
+            "is Stopping; released once Stopped",
+            wait_for_stop=True,
+        )
+    elif policy.force and not snapshot:
+        decision = Decision(
+            instance.instance_id,
+            instance.region,
+            Action.RELEASE,
+            "is Running; force releases it directly",
+            force=True,
+        )
+    else:
+        # With snapshots, even `force` stops first (gracefully): a snapshot of a stopped instance
+        # is consistent, and nothing is written to its disks between the snapshot and release.
+        decision = Decision(
+            instance.instance_id,
+            instance.region,
+            Action.RELEASE,
+            "is Running; stopped first, released once Stopped",
+            stop_first=True,
+        )
+    if lifetime:
+        decision = replace(
+            decision, reason=f"{decision.reason}; override_lifetime overrides: {lifetime}"
+        )
+    if snapshot:
+        decision = replace(
+            decision,
+            reason=f"{decision.reason}; {why}",
+            snapshot=SnapshotPlan(snapshot_tags(instance), reuse_after=instance.start_time),
+        )
+    elif why:
+        decision = replace(decision, reason=f"{decision.reason}; {why}")
+    return decision
+
+
+def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | None:
+    """Why the owner's lifetime tag keeps this instance from release now, or None.
+
+    An owner who wrote down a lifetime expects the instance to live that long: a time still ahead
+    keeps it, `never`/`off`/`none` keeps it indefinitely, and a value that cannot be read keeps it
+    too (doubt keeps). Only a lifetime that has passed lets the release go ahead.
+    """
+    for key, value in lenient_tags(instance, policy.auto_release_tag):
+        text = value.strip()
+        if text.lower() in CANCEL_WORDS:
+            return f"kept indefinitely by its owner's tag {key}={value!r}"
+        moment = tag_release_time(instance, text)
+        if moment is None:
+            return f"its lifetime tag {key}={value!r} cannot be read; doubt keeps it"
+        if moment > now:
+            return f"its auto-release tag {key}={value!r} keeps it until {_show(moment)}"
+    return None
+
+
+def tag_release_time(instance: Instance, text: str) -> datetime | None:
+    """The moment a lifetime tag's value names: a zoned time, or creation time plus a duration."""
+    moment = parse_zoned_time(text)
+    if moment is not None:
+        return moment
+    duration = parse_duration(text)
+    if duration is None or instance.creation_time is None:
+        return None
+    return instance.creation_time + duration
 
 
 def snapshot_wanted(instance: Instance, policy: Policy) -> tuple[bool | None, str]:
@@ -155,17 +233,18 @@ def snapshot_wanted(instance: Instance, policy: Policy) -> tuple[bool | None, st
     the instance: its owner asked for something, and releasing without a backup cannot be undone.
     """
     key = policy.snapshot_tag
-    value = instance.tag(key) if key else None
-    if value is None:
+    found = lenient_tags(instance, key)
+    if not found:
         if policy.snapshot:
             return True, "every disk is snapshotted first (snapshot before release is on)"
         return False, ""
-    text = value.strip().lower()
-    if text == "true":
-        return True, f"every disk is snapshotted first (tag {key}={value!r})"
-    if text == "false":
-        return False, f"no snapshot (tag {key}={value!r})"
-    return None, f"tag {key}={value!r} is neither true nor false; not released until it is"
+    answers = {value.strip().lower() for _, value in found}
+    shown = ", ".join(f"{k}={v!r}" for k, v in found)
+    if answers == {"true"}:
+        return True, f"every disk is snapshotted first (tag {shown})"
+    if answers == {"false"}:
+        return False, f"no snapshot (tag {shown})"
+    return None, f"tag {shown} is neither true nor false; not released until it is"
 
 
 def snapshot_tags(instance: Instance) -> tuple[tuple[str, str], ...]:
@@ -205,6 +284,17 @@ def earliest_release_time(now: datetime) -> datetime:
     return ceil_to_minute(now + MIN_LEAD + LEAD_MARGIN)
 
 
+def release_time_when_sent(wanted: datetime, now: datetime) -> datetime:
+    """`wanted`, unless it has become too soon by the time the call is sent (retries take time).
+
+    Then the earliest minute ECS accepts now. A time still comfortably inside the window is sent
+    as planned, so a retried invocation asks for the same minute.
+    """
+    if wanted - now >= MIN_LEAD + SEND_MARGIN:
+        return wanted
+    return max(wanted, earliest_release_time(now))
+
+
 def latest_release_time(now: datetime) -> datetime:
     return floor_to_minute(now + MAX_LEAD)
 
@@ -241,50 +331,41 @@ def plan_auto_release(
 ) -> list[Decision]:
     """Set or cancel each instance's auto-release time, as the schedule or its tag says."""
     manual_time = resolve_manual_time(schedule, now)
-    decisions: list[Decision] = []
-    for instance in instances:
-        protected = protection_reason(instance, policy)
-        if protected:
-            decisions.append(_skip(instance, _intended(schedule), protected))
-        elif instance.charge_type != POSTPAID:
-            decisions.append(
-                _skip(
-                    instance,
-                    _intended(schedule),
-                    f"is a subscription ({instance.charge_type}) instance; it has no auto-release",
-                )
-            )
-        elif isinstance(schedule, CancelRelease):
-            decisions.append(_cancel(instance, "cancel requested"))
-        elif isinstance(schedule, FromTag):
-            decisions.append(
-                _unless_deletion_protected(_from_tag(instance, schedule, policy, now), instance)
-            )
-        else:
-            assert manual_time is not None  # noqa: S101 - resolve_manual_time returned it for these
-            decisions.append(
-                _unless_deletion_protected(_set(instance, manual_time, now, "requested"), instance)
-            )
-    return decisions
+    return [
+        decide_auto_release(instance, schedule, policy, now, manual_time) for instance in instances
+    ]
 
 
-def _unless_deletion_protected(decision: Decision, instance: Instance) -> Decision:
-    """Never set an auto-release time on a deletion-protected instance (cancelling is fine).
+def decide_auto_release(
+    instance: Instance,
+    schedule: Schedule,
+    policy: Policy,
+    now: datetime,
+    manual_time: datetime | None = None,
+) -> Decision:
+    """One instance's auto-release decision (also re-applied to a fresh read before the call).
 
-    Deletion protection stops manual release only: ECS still releases such an instance when its
-    auto-release time comes, so setting one would go around the protection.
+    A cancellation is never blocked: it can destroy nothing. A keep signal (the protect tag, ECS
+    deletion protection) makes the desired auto-release time "none", so an instance that gained
+    one after a time was set has that time cancelled.
     """
-    if (
-        decision.action is Action.SET_AUTO_RELEASE
-        and decision.changes
-        and instance.deletion_protection
-    ):
+    if instance.charge_type != POSTPAID:
         return _skip(
             instance,
-            Action.SET_AUTO_RELEASE,
-            "ECS deletion protection is on, and an auto-release would release it anyway",
+            _intended(schedule),
+            f"is a subscription ({instance.charge_type}) instance; it has no auto-release",
         )
-    return decision
+    if isinstance(schedule, CancelRelease):
+        return _cancel(instance, "cancel requested")
+    if isinstance(schedule, FromTag):
+        return _from_tag(instance, schedule, policy, now)
+    kept = keep_reason(instance, policy)
+    if kept:
+        return _cancel(instance, f"{kept}, so no auto-release time is set")
+    if manual_time is None:
+        manual_time = resolve_manual_time(schedule, now)
+    assert manual_time is not None  # noqa: S101 - resolve_manual_time returns it for these
+    return _set(instance, manual_time, now, "requested")
 
 
 def _intended(schedule: Schedule) -> Action:
@@ -295,10 +376,17 @@ def _intended(schedule: Schedule) -> Action:
     )
 
 
-def _cancel(instance: Instance, why: str) -> Decision:
+def _cancel(instance: Instance, why: str, *, unreadable: bool = False) -> Decision:
     if instance.auto_release_time is None:
+        if unreadable:
+            return _skip(instance, Action.SET_AUTO_RELEASE, f"{why}; no auto-release time is set")
         return _nothing_to_do(instance, f"{why}; no auto-release time is set")
-    return Decision(instance.instance_id, instance.region, Action.CANCEL_AUTO_RELEASE, why)
+    return Decision(
+        instance.instance_id,
+        instance.region,
+        Action.CANCEL_AUTO_RELEASE,
+        f"{why}; its auto-release time {_show(instance.auto_release_time)} is cancelled",
+    )
 
 
 def _set(instance: Instance, wanted: datetime, now: datetime, why: str) -> Decision:
@@ -334,35 +422,40 @@ def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: dateti
     key = policy.auto_release_tag
     value = instance.tag(key)
     if value is None:
+        ignored = "".join(
+            f"; tag {k}={v!r} is ignored: the {key} key matches exactly"
+            for k, v in near_miss_tags(instance, key)
+        )
         if schedule.cancel_when_missing:
-            return _cancel(instance, f"the {key} tag was removed")
-        return _nothing_to_do(instance, f"carries no {key} tag")
+            return _cancel(instance, f"the {key} tag was removed{ignored}")
+        return _nothing_to_do(instance, f"carries no {key} tag{ignored}")
     text = value.strip()
     if text.lower() in CANCEL_WORDS:
         return _cancel(instance, f"tag {key}={value!r} cancels auto-release")
+    kept = keep_reason(instance, policy)
+    if kept:
+        return _cancel(instance, f"{kept}, so tag {key}={value!r} sets no auto-release time")
     moment = parse_zoned_time(text)
     if moment is not None:
         return _set(instance, moment, now, f"tag {key}={value!r} asks for")
     duration = parse_duration(text)
-    if duration is not None:
-        if instance.creation_time is None:
-            return _skip(
-                instance,
-                Action.SET_AUTO_RELEASE,
-                f"tag {key}={value!r} is a lifetime, but the creation time is unknown",
-            )
+    if duration is not None and instance.creation_time is not None:
         return _set(
             instance,
             instance.creation_time + duration,
             now,
             f"tag {key}={value!r} (lifetime from creation) gives",
         )
-    return _skip(
-        instance,
-        Action.SET_AUTO_RELEASE,
-        f"tag {key}={value!r} is neither a time with a zone, "
-        "a duration (90m, 8h, 3d, 2w, PT8H) nor never/off/none",
-    )
+    if duration is not None:
+        problem = f"tag {key}={value!r} is a lifetime, but the creation time is unknown"
+    else:
+        problem = (
+            f"tag {key}={value!r} is neither a time with a zone, "
+            "a duration (90m, 8h, 3d, 2w, PT8H) nor never/off/none"
+        )
+    # Doubt keeps: a time set earlier is cancelled rather than left to release the instance on
+    # the strength of a value its owner has since changed into something unreadable.
+    return _cancel(instance, f"{problem}; doubt keeps it", unreadable=True)
 
 
 def _show(moment: datetime) -> str:
@@ -370,12 +463,15 @@ def _show(moment: datetime) -> str:
 
 
 def check_blast_radius(decisions: Iterable[Decision], limit: int) -> int:
-    """Refuse a run that would change more than `limit` instances; return how many it changes.
+    """Refuse a run that would make more than `limit` destructive changes; return how many.
+
+    Only destructive changes count (stop, release, setting an auto-release time): a cancellation
+    destroys nothing, so it never counts and is never held back.
 
     Raises:
-        BlastRadiusExceededError: before any change is made.
+        BlastRadiusExceededError: before any destructive change is made.
     """
-    changing = sum(1 for decision in decisions if decision.changes)
-    if changing > limit:
-        raise BlastRadiusExceededError(limit=limit, matched=changing)
-    return changing
+    destructive = sum(1 for decision in decisions if decision.destructive)
+    if destructive > limit:
+        raise BlastRadiusExceededError(limit=limit, matched=destructive)
+    return destructive

@@ -62,6 +62,31 @@ class TagSelector:
             f"{key}={ANY_VALUE if value is None else value}" for key, value in self.conditions
         )
 
+    def narrowed_by(self, field: str, event: TagSelector) -> TagSelector:
+        """This selector (the deployed fence) with an event's conditions added: both must hold.
+
+        An event can only narrow the fence: a key the fence fixes to another value would select
+        nothing inside it, so it is refused rather than quietly matching nothing (or, worse,
+        replacing the fence).
+
+        Raises:
+            InvalidInputError: the event's value for a key contradicts the fence's.
+        """
+        merged = dict(self.conditions)
+        for key, wanted in event.conditions:
+            fenced = merged.get(key)
+            if key in merged and fenced is not None and wanted not in (None, fenced):
+                raise InvalidInputError(
+                    field,
+                    f"{key}={wanted} is outside this deployment's fence TARGET_TAGS="
+                    f"{self.describe()}; an event can only narrow it",
+                )
+            if fenced is None:
+                merged[key] = wanted
+        if len(merged) > MAX_TAG_CONDITIONS:
+            raise InvalidInputError(field, f"at most {MAX_TAG_CONDITIONS} tag conditions")
+        return TagSelector(tuple(merged.items()))
+
     @classmethod
     def parse(cls, field: str, spec: str | Mapping[str, str]) -> TagSelector:
         """From `k=v,k2=v2` (environment) or `{"k": "v"}` (event); `*` means any value.

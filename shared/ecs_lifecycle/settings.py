@@ -42,8 +42,10 @@ class Settings:
     """One function's environment, typed. Tests build it directly."""
 
     function: Function
+    # The region fence: TARGET_REGIONS, else the function's own region (FC_REGION). Empty only
+    # for a local invoke with neither set, where the event's regions are taken as given.
     regions: tuple[str, ...]
-    tags: TagSelector | None = None
+    tags: TagSelector | None = None  # the fleet fence (TARGET_TAGS): every run stays inside it
     dry_run: bool = False
     max_instances: int = DEFAULT_MAX_INSTANCES
     force: bool = False
@@ -70,13 +72,9 @@ class Settings:
         """
         env = _Env(environ)
         regions_text = env.text("TARGET_REGIONS") or env.text("FC_REGION")
-        if not regions_text:
-            raise ConfigError(
-                "TARGET_REGIONS", "no region: set TARGET_REGIONS, or run where FC sets FC_REGION"
-            )
         tags_text = env.text("TARGET_TAGS")
         try:
-            regions = parse_regions("TARGET_REGIONS", regions_text)
+            regions = parse_regions("TARGET_REGIONS", regions_text) if regions_text else ()
             tags = TagSelector.parse("TARGET_TAGS", tags_text) if tags_text else None
         except InvalidInputError as bad:
             raise ConfigError(bad.field, bad.problem) from None
@@ -183,6 +181,8 @@ class ReleaseOptions(_Options):
     force: StrictBool | None = None
     stopped_mode: StoppedMode | None = None
     snapshot: StrictBool | None = None
+    # With explicit instance_ids only: release even what an owner's lifetime tag still keeps.
+    override_lifetime: StrictBool | None = None
 
 
 class AutoReleaseOptions(_Options):
@@ -264,6 +264,7 @@ class RunRequest:
     stopped_mode: StoppedMode
     schedule: Schedule | None = None
     snapshot: bool = False  # release: snapshot every disk first (an instance's tag may override)
+    override_lifetime: bool = False  # release: explicit ids released despite a lifetime tag
 
     @property
     def function(self) -> Function:
@@ -277,9 +278,7 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
         InvalidInputError: a malformed option value, or no selector for stop/release.
     """
     opts = options or OPTIONS_MODEL[settings.function]()
-    regions = (
-        parse_regions("regions", opts.regions) if opts.regions is not None else settings.regions
-    )
+    regions = fenced_regions(settings, opts.regions)
     ids = None
     if opts.instance_ids is not None:
         if not opts.instance_ids:
@@ -287,11 +286,19 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
                 "instance_ids", "an empty list selects nothing; omit it instead"
             )
         ids = unique(validate_instance_id("instance_ids", value) for value in opts.instance_ids)
-    tags = TagSelector.parse("tags", opts.tags) if opts.tags is not None else settings.tags
+    tags = settings.tags
+    if opts.tags is not None:
+        asked = TagSelector.parse("tags", opts.tags)
+        tags = settings.tags.narrowed_by("tags", asked) if settings.tags else asked
     selection = Selection(regions=regions, instance_ids=ids, tags=tags)
     force = getattr(opts, "force", None)
     stopped_mode = getattr(opts, "stopped_mode", None)
     snapshot = getattr(opts, "snapshot", None)
+    override_lifetime = bool(getattr(opts, "override_lifetime", None))
+    if override_lifetime and ids is None:
+        raise InvalidInputError(
+            "override_lifetime", "needs explicit instance_ids: it never applies to a whole fleet"
+        )
     schedule = _schedule(opts) if isinstance(opts, AutoReleaseOptions) else None
     if selection.is_empty and settings.function is not Function.AUTO_RELEASE:
         raise SelectorRequiredError(settings.function.value)
@@ -308,7 +315,44 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
         stopped_mode=settings.stopped_mode if stopped_mode is None else stopped_mode,
         schedule=schedule,
         snapshot=settings.snapshot_before_release if snapshot is None else snapshot,
+        override_lifetime=override_lifetime,
     )
+
+
+def outside_region_fence(settings: Settings, region: str) -> str | None:
+    """Why an event about `region` must change nothing here, or None when it is inside the fence."""
+    if settings.regions and region not in settings.regions:
+        return (
+            f"region {region} is outside this deployment's regions "
+            f"({', '.join(settings.regions)}); nothing changed"
+        )
+    return None
+
+
+def fenced_regions(settings: Settings, asked: str | list[str] | None) -> tuple[str, ...]:
+    """The regions a run acts in: the event's, inside the fence; or the fence itself.
+
+    Raises:
+        InvalidInputError: a region outside the fence, or no region at all.
+    """
+    fence = settings.regions
+    if asked is None:
+        if not fence:
+            raise ConfigError(
+                "TARGET_REGIONS",
+                "no region: set TARGET_REGIONS, run where FC sets FC_REGION, or name regions "
+                "in the event",
+            )
+        return fence
+    regions = parse_regions("regions", asked)
+    outside = [region for region in regions if fence and region not in fence]
+    if outside:
+        raise InvalidInputError(
+            "regions",
+            f"{', '.join(outside)} is outside this deployment's regions ({', '.join(fence)}); "
+            "an event can only narrow TARGET_REGIONS (or the function's own region)",
+        )
+    return regions
 
 
 def _schedule(opts: AutoReleaseOptions) -> Schedule:

@@ -199,6 +199,8 @@ def _run_in_runtime(
     environment.update(
         {
             "FC_REGION": "cn-hangzhou",
+            # A deployment over both regions the sample events name (the fence bounds every run).
+            "TARGET_REGIONS": "cn-hangzhou,cn-shanghai",
             "FC_FUNCTION_NAME": props["functionName"],
             "ECS_ENDPOINT": emulator.endpoint,
             "ECS_PROTOCOL": "http",

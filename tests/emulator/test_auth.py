@@ -45,8 +45,12 @@ def test_wrong_secret(ecs_emulator: EcsEmulator, sdk_error: SdkError) -> None:
     error = sdk_error(lambda: list_instances(make_sdk_client(ecs_emulator, credentials=wrong)))
     assert (error.code, error.status_code) == ("SignatureDoesNotMatch", 400)
     message = error.data["Message"]
-    assert message.startswith("Specified signature is not matched with our calculation.")
-    assert "ACS3-HMAC-SHA256\n" in message  # POP appends its string to sign
+    # The ACS3 service's wording (reference section 18), its string to sign in brackets.
+    assert message.startswith(
+        "Specified signature does not match our calculation. "
+        "server StringToSign is [ACS3-HMAC-SHA256\n"
+    )
+    assert message.endswith("]")
     assert ecs_emulator.credentials.access_key_secret not in message
     assert "not-the-secret" not in message
 

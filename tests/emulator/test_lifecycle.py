@@ -201,8 +201,10 @@ def test_delete_instances_releases_and_the_instances_disappear(
     assert ecs_emulator.disks(stopped.instance_id) == []
     request = ecs.DescribeInstancesRequest(region_id=REGION)
     assert client.describe_instances(request).body.instances.instance == []
+    # DeleteInstances names an unknown id in the plural (reference 5.2 and 18).
     error = sdk_error(lambda: delete_many(client, [stopped.instance_id]))
-    assert (error.code, error.status_code) == ("InvalidInstanceId.NotFound", 404)
+    assert (error.code, error.status_code) == ("InvalidInstanceIds.NotFound", 404)
+    assert error.data["Message"] == "The specified InstanceIds does not exist."
 
 
 def test_delete_instances_dry_run_and_limits(
@@ -410,6 +412,37 @@ def test_deletion_protection_can_be_set_on_pay_as_you_go_only(
         assert (error.code, error.status_code) == ("InvalidChargeType.ValueNotSupported", 403)
     error = sdk_error(lambda: protect("i-missing", False))
     assert (error.code, error.status_code) == ("InvalidInstanceId.NotFound", 404)
+
+
+def test_deletion_protection_set_through_the_api_blocks_release_and_lifting_it_allows_it(
+    ecs_emulator: EcsEmulator, client: Any, sdk_error: SdkError
+) -> None:
+    instance = ecs_emulator.add_instance(status="Stopped")
+
+    def protect(value: bool) -> None:
+        client.modify_instance_attribute(
+            ecs.ModifyInstanceAttributeRequest(
+                instance_id=instance.instance_id, deletion_protection=value
+            )
+        )
+
+    def read_back() -> bool:
+        request = ecs.DescribeInstancesRequest(
+            region_id=REGION, instance_ids=f'["{instance.instance_id}"]'
+        )
+        return bool(
+            client.describe_instances(request).body.instances.instance[0].deletion_protection
+        )
+
+    protect(True)
+    assert read_back() is True
+    error = sdk_error(lambda: delete_many(client, [instance.instance_id]))
+    assert (error.code, error.status_code) == ("InvalidOperation.DeletionProtection", 403)
+    assert ecs_emulator.instance(instance.instance_id) is not None
+    protect(False)
+    assert read_back() is False
+    delete_many(client, [instance.instance_id])
+    assert instance.instance_id in ecs_emulator.released_ids
 
 
 def test_pending_instances_stay_pending_unless_a_start_delay_is_set(

@@ -156,7 +156,11 @@ def test_a_failing_instance_is_isolated_and_the_rest_released(
 def test_two_regions(run: Runner, ecs_emulator: EcsEmulator) -> None:
     east = ecs_emulator.add_instance(region="cn-hangzhou", status="Stopped", tags={"env": "dev"})
     west = ecs_emulator.add_instance(region="cn-shanghai", status="Stopped", tags={"env": "dev"})
-    summary = run(Function.RELEASE, sample("manual-release-dry-run.json"))
+    summary = run(
+        Function.RELEASE,
+        sample("manual-release-dry-run.json"),
+        TARGET_REGIONS="cn-hangzhou,cn-shanghai",
+    )
     assert {e["region"] for e in summary["instances"]} == {"cn-hangzhou", "cn-shanghai"}
     assert summary["counts"]["planned"] == 2
     assert ecs_emulator.instance(east.instance_id) is not None

@@ -9,6 +9,7 @@ event is retried (ECS answers a repeated token with the first answer and does no
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -81,6 +82,7 @@ def test_the_same_event_twice_changes_nothing_the_second_time(
 ) -> None:
     function, event = EVENTS[name]
     ids = _dev_fleet(ecs_emulator)
+    run = replace(run, env={**run.env, "TARGET_REGIONS": TWO_REGIONS})
     first = run(function, event)
     assert first["counts"]["done"] > 0
     ecs_emulator.advance(60)  # let every stop finish, as it would between two deliveries

@@ -71,7 +71,7 @@ def test_protect_tag_keeps_an_instance_from_every_function(value: str) -> None:
     protected = instance(tags={"env": "dev", "protected": value})
     for decisions in (
         plan_stop([protected], Policy()),
-        plan_release([protected], Policy()),
+        plan_release([protected], Policy(), NOW),
         plan_auto_release([protected], ReleaseAfter(timedelta(hours=8)), Policy(), NOW),
     ):
         decision = only(decisions)
@@ -103,7 +103,7 @@ def test_protect_tag_name_comes_from_the_policy() -> None:
 def test_release_skips_what_must_not_be_released(
     kwargs: dict[str, object], reason_part: str
 ) -> None:
-    decision = only(plan_release([instance(**kwargs)], Policy()))  # type: ignore[arg-type]
+    decision = only(plan_release([instance(**kwargs)], Policy(), NOW))  # type: ignore[arg-type]
     assert decision.skipped
     assert decision.action is Action.RELEASE
     assert reason_part in decision.reason
@@ -111,8 +111,8 @@ def test_release_skips_what_must_not_be_released(
 
 def test_release_stops_running_instances_first_unless_forced() -> None:
     running = instance("Running")
-    gentle = only(plan_release([running], Policy()))
-    forced = only(plan_release([running], Policy(force=True)))
+    gentle = only(plan_release([running], Policy(), NOW))
+    forced = only(plan_release([running], Policy(force=True), NOW))
     assert gentle.stop_first
     assert not forced.stop_first
     assert forced.changes
@@ -122,6 +122,7 @@ def test_release_waits_for_stopping_and_releases_stopped() -> None:
     stopping, stopped = plan_release(
         [instance("Stopping", instance_id="i-a0001"), instance("Stopped", instance_id="i-b0001")],
         Policy(),
+        NOW,
     )
     assert stopping.wait_for_stop
     assert not stopped.wait_for_stop
@@ -140,7 +141,7 @@ def test_release_of_spot_instance_is_allowed() -> None:
         creation_time=CREATED,
         spot_strategy="SpotAsPriceGo",
     )
-    assert only(plan_release([spot], Policy())).changes
+    assert only(plan_release([spot], Policy(), NOW)).changes
 
 
 def test_blast_radius_counts_only_changing_decisions() -> None:

@@ -12,6 +12,7 @@ from ecs_lifecycle.planning import Policy, plan_release, snapshot_tags
 from ecs_lifecycle.settings import Settings, build_request, parse_options
 
 STARTED = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
 
 
 def instance(
@@ -50,7 +51,7 @@ def test_the_tag_wins_over_the_option_both_ways(
     option: bool, tag: str | None, wanted: bool, reason_part: str | None
 ) -> None:
     tags = {"env": "dev", **({"snapshot-before-release": tag} if tag is not None else {})}
-    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=option)))
+    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=option), NOW))
     assert decision.action is Action.RELEASE
     assert decision.changes
     assert (decision.snapshot is not None) is wanted
@@ -62,39 +63,39 @@ def test_the_tag_wins_over_the_option_both_ways(
 
 def test_an_unreadable_tag_skips_the_instance() -> None:
     tags = {"env": "dev", "snapshot-before-release": "yes please"}
-    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=True)))
+    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=True), NOW))
     assert decision.skipped
     assert "neither true nor false" in decision.reason
 
 
 def test_a_custom_tag_key() -> None:
     tags = {"env": "dev", "backup": "true"}
-    decision = only(plan_release([instance(tags=tags)], Policy(snapshot_tag="backup")))
+    decision = only(plan_release([instance(tags=tags)], Policy(snapshot_tag="backup"), NOW))
     assert decision.snapshot is not None
 
 
 @pytest.mark.parametrize("force", [False, True])
 def test_a_running_instance_is_stopped_first_even_with_force(force: bool) -> None:
-    decision = only(plan_release([instance("Running")], Policy(force=force, snapshot=True)))
+    decision = only(plan_release([instance("Running")], Policy(force=force, snapshot=True), NOW))
     assert decision.stop_first
     assert decision.snapshot is not None
 
 
 def test_without_snapshots_force_still_releases_directly() -> None:
-    decision = only(plan_release([instance("Running")], Policy(force=True)))
+    decision = only(plan_release([instance("Running")], Policy(force=True), NOW))
     assert not decision.stop_first
     assert decision.snapshot is None
 
 
 def test_protected_instances_are_skipped_before_snapshots_are_considered() -> None:
     tags = {"env": "dev", "protected": "true", "snapshot-before-release": "true"}
-    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=True)))
+    decision = only(plan_release([instance(tags=tags)], Policy(snapshot=True), NOW))
     assert decision.skipped
     assert decision.snapshot is None
 
 
 def test_the_plan_carries_the_last_start_for_reuse() -> None:
-    decision = only(plan_release([instance()], Policy(snapshot=True)))
+    decision = only(plan_release([instance()], Policy(snapshot=True), NOW))
     assert decision.snapshot is not None
     assert decision.snapshot.reuse_after == STARTED
 

@@ -38,17 +38,58 @@ def test_release_is_a_dry_run_unless_told_otherwise() -> None:
     assert Settings.from_env(Function.AUTO_RELEASE, BASE_ENV).dry_run is False
 
 
-def test_event_overrides_environment() -> None:
+def test_event_overrides_defaults_and_narrows_the_fences() -> None:
     run = request(
         Function.RELEASE,
         {"tags": {"env": "dev"}, "dry_run": False, "max_instances": 5, "regions": ["cn-shanghai"]},
         TARGET_TAGS="team=a",
+        TARGET_REGIONS="cn-hangzhou,cn-shanghai",
         MAX_INSTANCES="50",
     )
     assert run.dry_run is False
     assert run.max_instances == 5
     assert run.selection.regions == ("cn-shanghai",)
-    assert run.selection.tags == TagSelector((("env", "dev"),))
+    # Settings fence, events narrow: both selectors must hold.
+    assert run.selection.tags == TagSelector((("team", "a"), ("env", "dev")))
+
+
+@pytest.mark.parametrize(
+    ("fence", "asked", "expected"),
+    [
+        ("env=dev", {"team": "core"}, (("env", "dev"), ("team", "core"))),
+        ("env=dev", {"env": "dev"}, (("env", "dev"),)),
+        ("env=dev", {"env": "*"}, (("env", "dev"),)),
+        ("env=*", {"env": "dev"}, (("env", "dev"),)),
+    ],
+)
+def test_event_tags_only_narrow_target_tags(
+    fence: str, asked: dict[str, str], expected: tuple[tuple[str, str | None], ...]
+) -> None:
+    run = request(Function.RELEASE, {"tags": asked}, TARGET_TAGS=fence)
+    assert run.selection.tags == TagSelector(expected)
+
+
+def test_event_tags_that_leave_the_fence_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"env=prod is outside .*TARGET_TAGS=env=dev"):
+        request(Function.RELEASE, {"tags": {"env": "prod"}}, TARGET_TAGS="env=dev")
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"TARGET_REGIONS": "cn-hangzhou"}, {"FC_REGION": "cn-hangzhou"}],
+    ids=["TARGET_REGIONS", "FC_REGION"],
+)
+def test_a_region_outside_the_fence_is_refused_by_name(env: dict[str, str]) -> None:
+    settings = Settings.from_env(Function.STOP, env)
+    options = parse_options(Function.STOP, {"tags": {"env": "dev"}, "regions": ["cn-beijing"]})
+    with pytest.raises(InvalidInputError, match=r"cn-beijing is outside .*\(cn-hangzhou\)"):
+        build_request(settings, options)
+
+
+def test_without_any_region_setting_the_event_names_the_regions() -> None:
+    settings = Settings.from_env(Function.STOP, {})
+    options = parse_options(Function.STOP, {"tags": {"env": "dev"}, "regions": ["cn-beijing"]})
+    assert build_request(settings, options).selection.regions == ("cn-beijing",)
 
 
 def test_environment_gives_defaults() -> None:
@@ -166,7 +207,7 @@ def test_bad_settings_name_the_variable(env: dict[str, str], name: str) -> None:
 
 def test_a_region_is_required() -> None:
     with pytest.raises(ConfigError, match="TARGET_REGIONS"):
-        Settings.from_env(Function.STOP, {})
+        build_request(Settings.from_env(Function.STOP, {"TARGET_TAGS": "env=dev"}), None)
 
 
 OPTION_VALUES = st.one_of(
