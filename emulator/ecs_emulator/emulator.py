@@ -470,7 +470,9 @@ class EcsEmulator:
     def set_faults(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
         """Replace the fault rules; ``seed`` (default: the emulator's) makes them reproducible."""
         with self._lock:
-            self._faults = FaultInjector(list(rules), self.seed if seed is None else seed)
+            self._faults = FaultInjector(
+                list(rules), self.seed if seed is None else seed, clock=self._clock
+            )
 
     def clear_faults(self) -> None:
         self.set_faults([])

@@ -9,6 +9,12 @@ Most faults are decided *before* the operation acts: the call has no effect, exa
 throttled or failed real call. ``drop_after_effect_rate`` is the exception: the operation is
 applied, then the connection is closed without an answer - the case idempotency tests need
 (the client cannot know whether its change happened).
+
+A rule with ``until`` holds only for requests received before that moment on the emulator's
+clock. With ``throttle_rate=1.0`` it is how ECS throttles: per API, region, account and minute
+("if an API operation is throttled at minute T, it can be called again from minute T+1", ECS
+API docs, request throttling; reference ecs-api.md sections 15 and 18), so a quota spent at
+minute T is a rule that holds until T+1 (or later, when other tools keep spending it).
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from ecs_emulator.clock import Clock
 
 # Default HTTP status for each throttling code (reference sections 2.2 and 15).
 THROTTLE_STATUS: Final[dict[str, int]] = {
@@ -45,6 +55,7 @@ class FaultRule:
     Rates are probabilities per request and must add up to at most 1. ``latency`` (seconds) is
     a real sleep in the request thread, applied to every matching request; the server is
     threaded, so concurrent requests each see it instead of queueing behind each other.
+    ``until`` (aware, on the emulator's clock): the rule holds only for requests before it.
     """
 
     operation: str = "*"
@@ -58,6 +69,7 @@ class FaultRule:
     non_json_rate: float = 0.0
     drop_after_effect_rate: float = 0.0
     latency: float = 0.0
+    until: datetime | None = None
 
     def __post_init__(self) -> None:
         rates = self._rates()
@@ -69,6 +81,8 @@ class FaultRule:
             raise ValueError("latency cannot be negative")
         if not self.throttle_code.startswith("Throttling"):
             raise ValueError("throttle_code must be one of the Throttling* codes")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("until must be an aware datetime (the emulator's clock is UTC)")
 
     def _rates(self) -> list[tuple[FaultKind, float]]:
         return [
@@ -80,7 +94,10 @@ class FaultRule:
             (FaultKind.DROP_AFTER_EFFECT, self.drop_after_effect_rate),
         ]
 
-    def matches(self, operation: str) -> bool:
+    def matches(self, operation: str, now: datetime | None = None) -> bool:
+        """The rule names `operation` and still holds at `now` (None: the clock is not asked)."""
+        if self.until is not None and (now is None or now >= self.until):
+            return False
         return self.operation in ("*", operation)
 
     def pick(self, draw: float) -> FaultKind | None:
@@ -112,16 +129,22 @@ NO_FAULT: Final = FaultDecision(rule=None, kind=None)
 class FaultInjector:
     """Decides, reproducibly, which fault (if any) hits each request."""
 
-    def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, rules: list[FaultRule] | None = None, seed: int = 0, clock: Clock | None = None
+    ) -> None:
         self._rules = list(rules or [])
+        if clock is None and any(rule.until is not None for rule in self._rules):
+            raise ValueError("a rule with `until` needs the injector to have a clock")
         self._seed = seed
+        self._clock = clock
         self._streams: dict[str, random.Random] = {}
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
 
     def decide(self, operation: str) -> FaultDecision:
         """The fault for this request: the first rule naming the operation (or ``*``) applies."""
-        rule = next((rule for rule in self._rules if rule.matches(operation)), None)
+        now = self._clock.now() if self._clock is not None else None
+        rule = next((rule for rule in self._rules if rule.matches(operation, now)), None)
         if rule is None:
             return NO_FAULT
         with self._lock:

@@ -3,9 +3,19 @@
 It owns the SDK's request models and exceptions, and gives the rest of the package our own types:
 `Instance` records (only the fields decisions need), per-instance batch results, and `EcsApiError`
 for failures that retrying will not fix. Every call is paced (a calls-per-second budget, since the
-account's ECS quota is shared with the console and every other tool) and retried on throttling,
-5xx answers, timeouts and dropped connections, with capped exponential backoff and full jitter
-(tenacity), honouring the server's `x-acs-retry-after`. Errors that will not change with time
+account's ECS quota is shared with the console and every other tool) and retried with tenacity,
+honouring the server's `x-acs-retry-after`, on two budgets (`RetryPolicy`):
+
+- throttling (`Throttling*`, HTTP 429): ECS counts its quota per API, per region, per account and
+  per minute, and a call throttled at minute T may pass from minute T+1 (ecs-api.md sections 15
+  and 18). So a throttled call is retried until the end of the minute after the one it was first
+  throttled in, with backoff and jitter, instead of failing within seconds of a busy minute;
+- other transient failures (5xx answers, timeouts, dropped connections, non-JSON pages): a few
+  attempts with capped exponential backoff and full jitter, a budget of seconds.
+
+Both are bounded by the run's deadline: no attempt starts after it (the first one included), and a
+wait that would end past it is not slept; the call gives up with its last error instead (or
+`DeadlineExceeded` when no attempt was made). Errors that will not change with time
 (IncorrectInstanceStatus, ChargeTypeViolation, InvalidOperation.DeletionProtection, Forbidden.RAM,
 InvalidParameter, ...) are never retried.
 """
@@ -16,7 +26,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from alibabacloud_credentials.client import Client as CredentialClient
@@ -28,15 +38,14 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
-    stop_any,
+    wait_exponential,
     wait_random_exponential,
 )
 from tenacity.stop import stop_base
 
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import Instance, format_api_time
-from ecs_lifecycle.timeparse import parse_api_time
+from ecs_lifecycle.timeparse import floor_to_minute, parse_api_time
 
 if TYPE_CHECKING:
     from ecs_lifecycle.clock import Clock
@@ -70,15 +79,34 @@ RETRYABLE_CODES: Final = frozenset(
 )
 # 5xx answers that are a verdict on the request, not a passing fault.
 NEVER_RETRIED_5XX: Final = frozenset({"InvalidParameter"})
+# The code of a call given up because the run's time limit came first: the executor (apply.py's
+# DEADLINE_CODE) reports work it did not start with the same code, so one code means "time ran out".
+DEADLINE_CODE: Final = "DeadlineExceeded"
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try. Delays in seconds."""
+    """How hard to try: two budgets, both cut short by the run's deadline. Delays in seconds.
+
+    Throttling: retried until the end of the `throttle_minutes`-th minute after the one the call
+    was first throttled in (2: the rest of that minute and the whole next one, since ECS counts its
+    quota per minute), with "equal jitter": each wait is half a step (`throttle_base_delay`
+    doubling up to `throttle_max_delay`) plus a random part of up to the other half, so concurrent
+    calls spread out instead of coming back together. `throttle_max_attempts` is a backstop
+    should a server ask for tiny waits.
+    Other transient failures: `max_attempts` attempts in all, full jitter under `base_delay`
+    doubling up to `max_delay`. A server's `x-acs-retry-after` sets the wait instead, up to
+    `max_retry_after`.
+    """
 
     max_attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 10.0
+    throttle_minutes: int = 2
+    throttle_base_delay: float = 2.0
+    throttle_max_delay: float = 20.0
+    throttle_max_attempts: int = 40
+    max_retry_after: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +140,7 @@ class SnapshotInfo:
 
 
 class stop_when(stop_base):  # noqa: N801 - named like tenacity's own stop conditions
-    """Stop retrying once `predicate` holds (here: the run's deadline has passed)."""
+    """Stop retrying once `predicate` holds (here: the call's budget is spent, see `_give_up`)."""
 
     def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
         self._predicate = predicate
@@ -124,10 +152,33 @@ class stop_when(stop_base):  # noqa: N801 - named like tenacity's own stop condi
 class _TransientError(Exception):
     """A failure that may pass: retried, then surfaced as its EcsApiError."""
 
-    def __init__(self, error: EcsApiError, retry_after: float | None) -> None:
+    def __init__(self, error: EcsApiError, retry_after: float | None, *, throttled: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.throttled = throttled
+
+
+@dataclass
+class _Attempts:
+    """What one call's attempts have met so far: how much of each retry budget is spent."""
+
+    last_error: EcsApiError | None = None
+    last_throttled: bool = False
+    throttled_since: datetime | None = None
+    throttled: int = 0
+    other_failures: int = 0
+
+    def record(self, failure: _TransientError, now: datetime) -> _TransientError:
+        self.last_error = failure.error
+        self.last_throttled = failure.throttled
+        if failure.throttled:
+            self.throttled += 1
+            if self.throttled_since is None:
+                self.throttled_since = now
+        else:
+            self.other_failures += 1
+        return failure
 
 
 class Pacer:
@@ -435,11 +486,16 @@ class EcsGateway:
             return client
 
     def _call(self, operation: str, region: str, send: Callable[[EcsClient], Any]) -> Any:
+        """One ECS call, retried within its budgets and the run's deadline.
+
+        Raises:
+            EcsApiError: a final error; the last transient one once a budget is spent; or
+                DEADLINE_CODE when the deadline passed before any attempt could start.
+        """
         client = self._client(region)
+        attempts = _Attempts()
         retrying = Retrying(
-            stop=stop_any(
-                stop_after_attempt(self._retry.max_attempts), stop_when(self._past_deadline)
-            ),
+            stop=stop_when(lambda state: self._give_up(state, attempts)),
             wait=self._wait,
             retry=retry_if_exception_type(_TransientError),
             sleep=self._clock.sleep,
@@ -448,26 +504,71 @@ class EcsGateway:
         try:
             for attempt in retrying:
                 with attempt:
+                    # Before pacing (no wait for a slot that cannot be used) and after it, the
+                    # moment the request would leave: FC kills the run at its limit, so nothing
+                    # starts that might not be seen through.
+                    self._check_deadline(operation, attempts)
                     self._pacer.acquire()
+                    self._check_deadline(operation, attempts)
                     try:
                         return send(client)
                     except TeaException as exc:
-                        raise _translate(operation, exc) from None
+                        error = _translate(operation, exc)
+                        if isinstance(error, _TransientError):
+                            raise attempts.record(error, self._clock.now()) from None
+                        raise error from None
         except _TransientError as exc:
             raise exc.error from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    def _past_deadline(self, _state: RetryCallState) -> bool:
+    def _past_deadline(self) -> bool:
         return self._deadline is not None and self._clock.now() >= self._deadline
+
+    def _check_deadline(self, operation: str, attempts: _Attempts) -> None:
+        """Give up once the deadline has passed: with the last error, else DeadlineExceeded."""
+        if self._past_deadline():
+            raise attempts.last_error or EcsApiError(
+                operation,
+                DEADLINE_CODE,
+                "not attempted: the run reached its deadline (the function's time limit less a "
+                "margin) first; a retry picks it up",
+            )
+
+    def _give_up(self, state: RetryCallState, attempts: _Attempts) -> bool:
+        """Whether the call stops after this failure; tenacity has just chosen the next wait.
+
+        A wait that would end at or past the deadline is not slept: the attempt after it could
+        not start anyway, and sleeping it would only hold the run until FC kills it.
+        """
+        now = self._clock.now()
+        if (
+            self._deadline is not None
+            and now + timedelta(seconds=state.upcoming_sleep) >= self._deadline
+        ):
+            return True
+        policy = self._retry
+        if attempts.last_throttled and attempts.throttled_since is not None:
+            window_end = floor_to_minute(attempts.throttled_since) + timedelta(
+                minutes=policy.throttle_minutes
+            )
+            return now >= window_end or attempts.throttled >= policy.throttle_max_attempts
+        return attempts.other_failures >= policy.max_attempts
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
+        policy = self._retry
         if isinstance(error, _TransientError) and error.retry_after is not None:
-            return min(error.retry_after, self._retry.max_delay)
-        backoff = wait_random_exponential(
-            multiplier=self._retry.base_delay, max=self._retry.max_delay
-        )
+            return min(error.retry_after, policy.max_retry_after)
+        if isinstance(error, _TransientError) and error.throttled:
+            # Equal jitter: a fixed half keeps the attempts within the throttle window few, the
+            # random half keeps concurrent calls from coming back in step.
+            half = policy.throttle_base_delay / 2
+            cap = policy.throttle_max_delay / 2
+            fixed = wait_exponential(multiplier=half, max=cap)
+            jitter = wait_random_exponential(multiplier=half, max=cap)
+            return float(fixed(state) + jitter(state))
+        backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
         return float(backoff(state))
 
 
@@ -498,7 +599,7 @@ def _translate(operation: str, exc: TeaException) -> Exception:
         inner = getattr(exc, "inner_exception", None)
         detail = type(inner).__name__ if inner is not None else type(exc).__name__
         error = EcsApiError(operation, "NetworkError", f"no usable answer ({detail})", None, status)
-        return _TransientError(error, None)
+        return _TransientError(error, None, throttled=False)
     error = EcsApiError(operation, str(code), message or "no message", request_id, status)
     if is_transient(error):
         retry_after = (
@@ -506,7 +607,7 @@ def _translate(operation: str, exc: TeaException) -> Exception:
             if isinstance(retry_after_ms, int) and retry_after_ms > 0
             else None
         )
-        return _TransientError(error, retry_after)
+        return _TransientError(error, retry_after, throttled=is_throttling(error))
     return error
 
 
@@ -518,11 +619,15 @@ def is_transient(error: EcsApiError) -> bool:
     """
     code, status = error.code, error.status
     return (
-        code in RETRYABLE_CODES
-        or code.startswith("Throttling")
-        or status == 429
+        is_throttling(error)
+        or code in RETRYABLE_CODES
         or (isinstance(status, int) and status >= 500 and code not in NEVER_RETRIED_5XX)
     )
+
+
+def is_throttling(error: EcsApiError) -> bool:
+    """Whether ECS refused the call for its quota (retried on the throttling budget)."""
+    return error.code.startswith("Throttling") or error.status == 429
 
 
 def _percent(progress: Any) -> int:

@@ -26,8 +26,11 @@ SCHEMA_PATH: Final = REPO_ROOT.parent / "shared" / "reference" / "fc3-schema.jso
 TEST_ENV: Final = {"ECS_LIFECYCLE_ROLE_ARN": "acs:ram::1234567890123456:role/ecs-lifecycle-fc"}
 # A 10,000-instance release takes minutes; anything under this is a mistake, not a choice.
 TIMEOUT_FLOOR_SECONDS: Final = 300
-# Functions whose runs must never overlap (they stop or delete instances).
+# Functions that stop or delete instances: never driven by events.
 DESTRUCTIVE_FUNCTIONS: Final = frozenset({"ecs-stop", "ecs-release"})
+# Functions whose runs must never overlap: the destructive ones, and auto-release, whose reconcile
+# timer and tag events would otherwise set the same instances' times in an unchosen order.
+ONE_RUN_AT_A_TIME: Final = DESTRUCTIVE_FUNCTIONS | {"ecs-auto-release"}
 # A failed destructive run may be retried, but not blindly and not hours later.
 MAX_ASYNC_RETRIES: Final = 2
 MAX_ASYNC_EVENT_AGE_SECONDS: Final = 6 * 3600
@@ -221,6 +224,25 @@ def _definition(schema: dict[str, Any], name: str) -> dict[str, Any]:
     return {**schema["definitions"][name], "definitions": schema["definitions"]}
 
 
+def fc3_deployed_triggers(triggers: list[dict[str, Any]], changed: set[str]) -> list[str]:
+    """The triggers `s deploy` sends to FC when only those named in `changed` differ remotely.
+
+    A transcription of devsapp/fc3's Trigger.run() (src/subCommands/deploy/impl/trigger.ts, read
+    at commit 4ca1c1b, 2026-05; the early return came with 61f88fc, 2024-04, "skip deploy eb
+    trigger when no change"): it walks the triggers in order and deploys each, except that at the
+    first eventbridge trigger whose remote configuration has no diff it logs "Skipping ..." and
+    *returns*, so no trigger after it is looked at. (Every trigger here already exists remotely:
+    the case of a redeploy, where the skipping happens.)
+    """
+    deployed: list[str] = []
+    for trigger in triggers:
+        name = str(trigger.get("triggerName"))
+        if trigger.get("triggerType") == "eventbridge" and name not in changed:
+            return deployed
+        deployed.append(name)
+    return deployed
+
+
 def trigger_problems(props: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """Trigger configs, which the schema lets through (one anyOf member accepts any object)."""
     triggers = props.get("triggers") or []
@@ -228,21 +250,22 @@ def trigger_problems(props: dict[str, Any], schema: dict[str, Any]) -> list[str]
     names = [trigger.get("triggerName") for trigger in triggers]
     if len(names) != len(set(names)):
         problems.append(f"trigger names repeat: {names}")
-    seen_eventbridge = False
+    # A changed trigger must reach FC on a plain `s deploy`, whatever else is unchanged.
+    problems += [
+        f"trigger {trigger.get('triggerName')} ({trigger.get('triggerType')}) would not be "
+        "deployed when changed: fc3 stops at the first unchanged eventbridge trigger, so a "
+        "function may have one eventbridge trigger, listed last"
+        for trigger in triggers
+        if trigger.get("triggerName")
+        not in fc3_deployed_triggers(triggers, {str(trigger.get("triggerName"))})
+    ]
     for trigger in triggers:
         name = trigger.get("triggerName")
         kind = trigger.get("triggerType")
         config = trigger.get("triggerConfig") or {}
         if kind == "eventbridge":
-            seen_eventbridge = True
             problems += [f"trigger {name}: {p}" for p in eventbridge_problems(config, schema)]
-            continue
-        if seen_eventbridge:
-            problems.append(
-                f"trigger {name} ({kind}) comes after an eventbridge trigger: fc3 skips triggers "
-                "listed after an unchanged eventbridge trigger, so list eventbridge ones last"
-            )
-        if kind == "timer":
+        elif kind == "timer":
             problems += [f"trigger {name}: {p}" for p in timer_problems(config, schema)]
     return problems
 
@@ -330,10 +353,10 @@ def concurrency_problems(props: dict[str, Any]) -> list[str]:
     problems = []
     name = props.get("functionName")
     reserved = (props.get("concurrencyConfig") or {}).get("reservedConcurrency")
-    if name in DESTRUCTIVE_FUNCTIONS and reserved != 1:
+    if name in ONE_RUN_AT_A_TIME and reserved != 1:
         problems.append(
-            f"{name} stops or deletes instances: set concurrencyConfig.reservedConcurrency: 1 "
-            f"so runs never overlap (got {reserved!r})"
+            f"{name} must run one invocation at a time: set "
+            f"concurrencyConfig.reservedConcurrency: 1 (got {reserved!r})"
         )
     if (
         str(props.get("runtime", "")).startswith("python")
@@ -459,11 +482,31 @@ def project_problems(
 
 
 def event_matches(pattern: Any, event: Any) -> bool:
-    """EventBridge matching for the literal-list patterns s.yaml uses (keys AND, values OR)."""
-    if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(
-            key in event and event_matches(value, event[key]) for key, value in pattern.items()
-        )
-    if isinstance(pattern, list):
-        return any(not isinstance(item, (dict, list)) and item == event for item in pattern)
+    """EventBridge matching for the patterns s.yaml uses: keys AND, the values in a list OR.
+
+    A list holds literal values and `{"exists": true|false}`; an event without a key the pattern
+    names matches only through `{"exists": false}` (EventBridge event patterns, "exists").
+    """
+    if not isinstance(pattern, dict) or not isinstance(event, dict):
+        return False
+    for key, wanted in pattern.items():
+        if isinstance(wanted, dict):
+            if not event_matches(wanted, event.get(key)):
+                return False
+        elif not isinstance(wanted, list) or not _value_matches(
+            wanted, key in event, event.get(key)
+        ):
+            return False
+    return True
+
+
+def _value_matches(alternatives: list[Any], present: bool, value: Any) -> bool:
+    for alternative in alternatives:
+        if isinstance(alternative, dict):
+            if set(alternative) != {"exists"}:
+                raise ValueError(f"an operator these checks do not know: {alternative}")
+            if alternative["exists"] is present:
+                return True
+        elif present and not isinstance(alternative, list) and alternative == value:
+            return True
     return False

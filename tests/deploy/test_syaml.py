@@ -21,6 +21,7 @@ from .checks import (
     TEST_ENV,
     cron_problems,
     event_matches,
+    fc3_deployed_triggers,
     load_spec,
     project_problems,
     resolved_props,
@@ -87,38 +88,110 @@ def test_the_nightly_stop_is_optional_and_off(props: dict[str, Spec]) -> None:
     assert nightly["triggerConfig"]["enable"] is False
 
 
+def _eventbridge_pattern(props: dict[str, Spec]) -> Spec:
+    """The auto-release function's one EventBridge trigger's filter pattern."""
+    (trigger,) = [
+        t for t in props["ecs-auto-release"]["triggers"] if t["triggerType"] == "eventbridge"
+    ]
+    pattern: Spec = json.loads(trigger["triggerConfig"]["eventRuleFilterPattern"])
+    return pattern
+
+
+def _as_console_operation(event: Spec) -> Spec:
+    """The same ActionTrail record as the console writes it (same data fields, another type)."""
+    return {**event, "type": "ecs:ActionTrail:ConsoleOperation"}
+
+
 @pytest.mark.parametrize(
-    "sample",
+    ("sample", "console"),
     [
-        "eventbridge-ecs-tagresources.json",
-        "eventbridge-ecs-untagresources.json",
-        "eventbridge-ecs-instance-statechange.json",
+        ("eventbridge-ecs-tagresources.json", False),
+        ("eventbridge-ecs-untagresources.json", False),
+        ("eventbridge-ecs-tagresources.json", True),
+        ("eventbridge-ecs-untagresources.json", True),
+        ("eventbridge-ecs-instance-statechange.json", False),
     ],
 )
-def test_each_eventbridge_sample_passes_an_auto_release_filter(
-    props: dict[str, Spec], sample: str
+def test_the_auto_release_filter_passes_tag_calls_console_edits_and_state_changes(
+    props: dict[str, Spec], sample: str, console: bool
 ) -> None:
     event = json.loads((EVENTS / sample).read_text())
-    patterns = [
-        json.loads(t["triggerConfig"]["eventRuleFilterPattern"])
-        for t in props["ecs-auto-release"]["triggers"]
-        if t["triggerType"] == "eventbridge"
-    ]
-    assert any(event_matches(pattern, event) for pattern in patterns)
+    if console:
+        event = _as_console_operation(event)
+    assert event_matches(_eventbridge_pattern(props), event)
 
 
-def test_an_unrelated_ecs_event_passes_no_filter(props: dict[str, Spec]) -> None:
-    event = {
-        "source": "acs.ecs",
-        "type": "ecs:ActionTrail:ApiCall",
-        "data": {"eventName": "DeleteDisk"},
-    }
-    patterns = [
-        json.loads(t["triggerConfig"]["eventRuleFilterPattern"])
-        for t in props["ecs-auto-release"]["triggers"]
-        if t["triggerType"] == "eventbridge"
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "source": "acs.ecs",
+            "type": "ecs:ActionTrail:ApiCall",
+            "data": {"eventName": "DeleteDisk"},
+        },
+        {
+            "source": "acs.ecs",
+            "type": "ecs:ActionTrail:ConsoleOperation",
+            "data": {"eventName": "StopInstance"},
+        },
+        {"source": "acs.ecs", "type": "ecs:Snapshot:CreateSnapshotCompleted", "data": {}},
+        {"source": "acs.ecs", "type": "ecs:ActionTrail:AliyunServiceEvent", "data": {}},
+        {"source": "acs.oss", "type": "ecs:Instance:StateChange", "data": {}},
+    ],
+)
+def test_unrelated_events_pass_no_filter(props: dict[str, Spec], event: Spec) -> None:
+    assert not event_matches(_eventbridge_pattern(props), event)
+
+
+def test_every_function_has_at_most_one_eventbridge_trigger_and_it_is_last(
+    props: dict[str, Spec],
+) -> None:
+    for name, resource in props.items():
+        kinds = [t["triggerType"] for t in resource.get("triggers", [])]
+        assert kinds.count("eventbridge") <= 1, name
+        assert "eventbridge" not in kinds[:-1], name
+
+
+def test_auto_release_runs_one_invocation_at_a_time(props: dict[str, Spec]) -> None:
+    """A reconcile and a tag event never run at once; events wait on FC's async queue."""
+    assert props["ecs-auto-release"]["concurrencyConfig"] == {"reservedConcurrency": 1}
+
+
+def _triggers(*kinds: str) -> list[Spec]:
+    return [
+        {"triggerName": f"{kind}-{number}", "triggerType": kind}
+        for number, kind in enumerate(kinds)
     ]
-    assert not any(event_matches(pattern, event) for pattern in patterns)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "changed", "deployed"),
+    [
+        # A timer and then one eventbridge trigger: whatever changed, everything reaches FC.
+        (("timer", "eventbridge"), set(), ["timer-0"]),
+        (("timer", "eventbridge"), {"eventbridge-1"}, ["timer-0", "eventbridge-1"]),
+        # An unchanged eventbridge trigger ends the loop: what follows is never looked at.
+        (("eventbridge", "timer"), {"timer-1"}, []),
+        (("timer", "eventbridge", "eventbridge"), {"eventbridge-2"}, ["timer-0"]),
+        (
+            ("timer", "eventbridge", "eventbridge"),
+            {"eventbridge-1", "eventbridge-2"},
+            ["timer-0", "eventbridge-1", "eventbridge-2"],
+        ),
+    ],
+)
+def test_the_fc3_trigger_loop_as_transcribed(
+    kinds: tuple[str, ...], changed: set[str], deployed: list[str]
+) -> None:
+    assert fc3_deployed_triggers(_triggers(*kinds), changed) == deployed
+
+
+def test_a_plain_redeploy_deploys_every_changed_trigger(props: dict[str, Spec]) -> None:
+    for resource in props.values():
+        triggers = resource.get("triggers", [])
+        for trigger in triggers:
+            name = trigger["triggerName"]
+            assert name in fc3_deployed_triggers(triggers, {name}), name
 
 
 def test_destructive_functions_are_the_ones_without_an_eventbridge_trigger(
@@ -196,13 +269,13 @@ def _payload_not_json(spec: Spec) -> None:
 
 
 def _pattern_as_map(spec: Spec) -> None:
-    _trigger(spec, "ecs-auto-release", "ecs-tag-changes")["triggerConfig"][
-        "eventRuleFilterPattern"
-    ] = {"source": ["acs.ecs"]}
+    _trigger(spec, "ecs-auto-release", "ecs-events")["triggerConfig"]["eventRuleFilterPattern"] = {
+        "source": ["acs.ecs"]
+    }
 
 
 def _actiontrail_source(spec: Spec) -> None:
-    _trigger(spec, "ecs-auto-release", "ecs-tag-changes")["triggerConfig"]["eventSourceConfig"] = {
+    _trigger(spec, "ecs-auto-release", "ecs-events")["triggerConfig"]["eventSourceConfig"] = {
         "eventSourceType": "ActionTrail"
     }
 
@@ -210,6 +283,21 @@ def _actiontrail_source(spec: Spec) -> None:
 def _eventbridge_first(spec: Spec) -> None:
     triggers = spec["resources"]["ecs-auto-release"]["props"]["triggers"]
     triggers.insert(0, triggers.pop())
+
+
+def _two_eventbridge_triggers(spec: Spec) -> None:
+    """Tag changes and state changes as two triggers, as s.yaml had them before."""
+    triggers = spec["resources"]["ecs-auto-release"]["props"]["triggers"]
+    state_changes = copy.deepcopy(_trigger(spec, "ecs-auto-release", "ecs-events"))
+    state_changes["triggerName"] = "ecs-state-changes"
+    state_changes["triggerConfig"]["eventRuleFilterPattern"] = json.dumps(
+        {"source": ["acs.ecs"], "type": ["ecs:Instance:StateChange"]}
+    )
+    triggers.append(state_changes)
+
+
+def _overlapping_auto_release(spec: Spec) -> None:
+    del spec["resources"]["ecs-auto-release"]["props"]["concurrencyConfig"]
 
 
 def _no_timeout(spec: Spec) -> None:
@@ -264,11 +352,22 @@ BREAKAGES: dict[str, tuple[Callable[[Spec], None], str]] = {
     "payload not JSON": (_payload_not_json, "payload is not valid JSON"),
     "filter pattern as a map": (_pattern_as_map, "must be a string holding JSON"),
     "ActionTrail source type": (_actiontrail_source, "eventSourceType 'ActionTrail'"),
-    "eventbridge trigger first": (_eventbridge_first, "comes after an eventbridge trigger"),
+    "eventbridge trigger first": (
+        _eventbridge_first,
+        "trigger reconcile (timer) would not be deployed when changed",
+    ),
+    "two eventbridge triggers": (
+        _two_eventbridge_triggers,
+        "trigger ecs-state-changes (eventbridge) would not be deployed when changed",
+    ),
     "no timeout": (_no_timeout, "the fc3 default is 3 s"),
     "short timeout": (_short_timeout, "timeout 60 is below"),
     "misspelt prop": (_typo_prop, "unknown prop 'enviromentVariables'"),
     "overlapping release runs": (_overlapping_release, "reservedConcurrency: 1"),
+    "overlapping auto-release runs": (
+        _overlapping_auto_release,
+        "ecs-auto-release must run one invocation at a time",
+    ),
     "default async retries": (_default_async_retries, "asyncInvokeConfig is not set"),
     "hard-coded AccessKey": (_hard_coded_key, "looks like a credential"),
     "role written down": (_literal_role, "is written down"),

@@ -1,5 +1,9 @@
 """Retries: what is retried (and how long we wait), what is never retried.
 
+Throttling has its own budget: ECS counts its quota per API, region, account and minute, so a
+throttled call is retried through the rest of that minute and the whole next one. The emulator
+models a spent quota as a throttling rule with `until` (its own clock).
+
 The gateway retries with tenacity; the SDK's own retry is off (tea-openapi 0.4.x has none unless
 `retry_options` is set, and we never set it), so the emulator sees exactly one request per
 attempt. The gateway sleeps through the run's clock: here the emulator's FakeClock, wrapped to
@@ -9,6 +13,7 @@ record each sleep, so nothing really waits and every wait can be checked.
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +23,7 @@ from ecs_emulator.faults import FaultKind
 from ecs_lifecycle.ecs import RetryPolicy
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.model import Function
+from ecs_lifecycle.timeparse import floor_to_minute
 from tests.support import Runner
 
 from .conftest import RecordingClock, fake_clock, seed_for
@@ -203,3 +209,97 @@ def test_final_per_instance_stop_answers_are_not_retried(
 
     assert len(ecs_emulator.calls_to("StopInstances")) == 1
     assert failed.value.summary["instances"][0]["error_code"] == code
+
+
+# --- throttling: a budget that spans the throttle minute and the next one ---------------------
+
+
+def _throttled_until(emulator: EcsEmulator, operation: str, until: datetime | None) -> FaultRule:
+    rule = FaultRule(
+        operation=operation, throttle_rate=1.0, throttle_code="Throttling", until=until
+    )
+    emulator.set_faults([rule])
+    return rule
+
+
+def _throttle_gaps(attempts: list[Any]) -> list[float]:
+    return [
+        (later.time - earlier.time).total_seconds()
+        for earlier, later in itertools.pairwise(attempts)
+    ]
+
+
+@pytest.mark.parametrize(
+    "quota_back_after",
+    [
+        pytest.param(timedelta(minutes=1), id="the rest of the minute"),
+        pytest.param(timedelta(minutes=1, seconds=59), id="that minute and nearly all the next"),
+    ],
+)
+def test_a_call_throttled_for_a_whole_minute_is_retried_until_it_passes(
+    run: Runner, ecs_emulator: EcsEmulator, quota_back_after: timedelta
+) -> None:
+    """Today's failure: a call throttled for one minute gave up within seconds, for good."""
+    instance_id = _fleet_for(ecs_emulator, Function.STOP)
+    minute = floor_to_minute(ecs_emulator.clock.now())
+    _throttled_until(ecs_emulator, "StopInstances", minute + quota_back_after)
+    clock = RecordingClock(fake_clock(ecs_emulator))
+
+    summary = run.using(clock=clock)(Function.STOP, _event(Function.STOP, instance_id))
+
+    assert summary["counts"]["failed"] == 0
+    assert _done(ecs_emulator, Function.STOP, instance_id)
+    attempts = ecs_emulator.calls_to("StopInstances")
+    assert all(call.error_code == "Throttling" for call in attempts[:-1])
+    assert attempts[-1].error_code is None
+    assert attempts[-1].time >= minute + quota_back_after
+    # Backoff, not hammering: one throttle minute and the next cost a couple of dozen attempts.
+    assert len(attempts) <= 20
+    # Equal jitter: every wait is at least half its step (1 s doubling, capped), and they differ.
+    gaps = _throttle_gaps(attempts)
+    for number, gap in enumerate(gaps, start=1):
+        step = min(POLICY.throttle_max_delay, POLICY.throttle_base_delay * 2 ** (number - 1))
+        assert step / 2 - 1e-6 <= gap <= step + 0.5, gaps  # + the pacer's spacing
+    assert len({round(gap, 3) for gap in gaps}) > len(gaps) // 2, gaps
+
+
+def test_throttling_that_outlasts_the_next_minute_fails_with_the_throttling_error(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    instance_id = _fleet_for(ecs_emulator, Function.STOP)
+    minute = floor_to_minute(ecs_emulator.clock.now())
+    _throttled_until(ecs_emulator, "StopInstances", None)
+
+    with pytest.raises(RunFailedError) as failed:
+        run(Function.STOP, _event(Function.STOP, instance_id))
+
+    entry = failed.value.summary["instances"][0]
+    assert entry["error_code"] == "Throttling"
+    attempts = ecs_emulator.calls_to("StopInstances")
+    assert entry["request_id"] == attempts[-1].request_id
+    # It tried into the minute after next (the budget's end), and stopped one wait after it.
+    window_end = minute + timedelta(minutes=POLICY.throttle_minutes)
+    assert attempts[-1].time >= window_end
+    assert attempts[-1].time <= window_end + timedelta(seconds=POLICY.throttle_max_delay + 1)
+    assert ecs_emulator.instance(instance_id) is not None
+    view = ecs_emulator.instance(instance_id)
+    assert view is not None
+    assert view.status == "Running"
+
+
+def test_other_transient_errors_keep_the_short_budget(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    """A 503 that lasts is given up on within seconds, not held for the throttle window."""
+    instance_id = _fleet_for(ecs_emulator, Function.STOP)
+    ecs_emulator.set_faults([FaultRule(operation="StopInstances", unavailable_rate=1.0)])
+    started = ecs_emulator.clock.now()
+
+    with pytest.raises(RunFailedError):
+        run(Function.STOP, _event(Function.STOP, instance_id))
+
+    attempts = ecs_emulator.calls_to("StopInstances")
+    assert len(attempts) == POLICY.max_attempts
+    # Full jitter under 0.2 s doubling, capped at 10 s: at most about 35 s in all.
+    bound = sum(min(POLICY.max_delay, POLICY.base_delay * 2**n) for n in range(1, 8))
+    assert (attempts[-1].time - started).total_seconds() <= bound + 1
