@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle.audit import log_line
-from ecs_lifecycle.ecs import BATCH_SIZE, is_transient
+from ecs_lifecycle.ecs import BATCH_SIZE, DEADLINE_CODE, is_transient
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import (
     SNAPSHOT_INSTANCE_TAG,
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 GONE_CODES: Final = frozenset(
     {"InvalidInstanceId.NotFound", "InvalidInstanceIds.NotFound", "NoSuchResource"}
 )
-DEADLINE_CODE: Final = "DeadlineExceeded"
 FULL_READ_EVERY: Final = 6  # polling rounds between reads of every stopping instance
 # StartTime comes to the minute: a snapshot counts as taken after the last start only if it is at
 # least a minute later, so a snapshot from just before a restart is never mistaken for a fresh one.

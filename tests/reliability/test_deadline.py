@@ -14,7 +14,6 @@ from datetime import timedelta
 import pytest
 
 from ecs_emulator import EcsEmulator, FaultRule
-from ecs_lifecycle.apply import DEADLINE_CODE as EXECUTOR_DEADLINE_CODE
 from ecs_lifecycle.ecs import DEADLINE_CODE, make_gateway
 from ecs_lifecycle.errors import EcsApiError, RunFailedError
 from ecs_lifecycle.model import Function
@@ -137,7 +136,3 @@ def test_no_call_starts_once_the_deadline_has_passed(ecs_emulator: EcsEmulator) 
     assert refused.value.code == DEADLINE_CODE
     assert refused.value.operation == "DescribeInstances"
     assert ecs_emulator.calls == []
-
-
-def test_the_gateway_and_the_executor_report_the_deadline_with_one_code() -> None:
-    assert DEADLINE_CODE == EXECUTOR_DEADLINE_CODE
