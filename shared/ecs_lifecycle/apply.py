@@ -59,6 +59,8 @@ START_TIME_GRAIN: Final = timedelta(minutes=1)
 STALE_READ: Final = timedelta(seconds=30)
 # Statuses that mean "someone started it again": a release never goes ahead on them.
 STARTED_AGAIN: Final = frozenset({"Pending", "Starting", "Running"})
+# Someone else released it first: the goal of a release is reached.
+RELEASED_GONE: Final = "released (it is gone)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,11 +311,14 @@ class _RegionRun:
             batch = still
         if not batch:
             return kept
-        return kept + self._send_stop(batch, "stopped", force=self.run.force_stop)
+        return kept + self._send_stop(
+            batch, "stopped", "stopped (it is gone)", force=self.run.force_stop
+        )
 
     def _send_stop(
-        self, batch: Sequence[Decision], done_reason: str, *, force: bool
+        self, batch: Sequence[Decision], done_reason: str, gone_reason: str, *, force: bool
     ) -> list[InstanceResult]:
+        """StopInstances for a batch; an instance already gone has reached the goal."""
         by_id = {decision.instance_id: decision for decision in batch}
         try:
             answers = self.run.gateway.stop_instances(
@@ -321,7 +326,7 @@ class _RegionRun:
             )
         except EcsApiError as error:
             if len(batch) == 1 and error.code in GONE_CODES:
-                return [_result(batch[0], Outcome.DONE, f"{done_reason} (it is gone)")]
+                return [_result(batch[0], Outcome.DONE, gone_reason)]
             return [
                 _result(decision, Outcome.FAILED, "StopInstances failed", error)
                 for decision in batch
@@ -338,7 +343,7 @@ class _RegionRun:
                 )
             elif answer.code in GONE_CODES:
                 # Released by someone else meanwhile: the goal of a stop (and of a release) holds.
-                results.append(_result(decision, Outcome.DONE, f"{done_reason} (it is gone)"))
+                results.append(_result(decision, Outcome.DONE, gone_reason))
             elif answer.instance_id in already:
                 reason = f"{done_reason} (it was already {already[answer.instance_id]})"
                 results.append(_result(decision, Outcome.DONE, reason))
@@ -376,14 +381,13 @@ class _RegionRun:
         # is consistent, and ForceStop is the stop function's option, not the release's.
         to_stop = [d for d in decisions if d.stop_first]
         stops = self._in_parallel(
-            _chunks(to_stop), lambda batch: self._send_stop(batch, "stopping", force=False)
+            _chunks(to_stop),
+            lambda batch: self._send_stop(batch, "stopping", RELEASED_GONE, force=False),
         )
         stopping = {d.instance_id: d for d in to_stop}
         for stop_result in stops:
-            if stop_result.outcome is Outcome.DONE and "(it is gone)" not in stop_result.reason:
+            if stop_result.outcome is Outcome.DONE and stop_result.reason != RELEASED_GONE:
                 pipeline.stopping[stop_result.instance_id] = stopping[stop_result.instance_id]
-            elif stop_result.outcome is Outcome.DONE:
-                results.append(replace(stop_result, reason="released (it is gone)"))
             else:
                 results.append(stop_result)
         unread = [d for d in decisions if not d.stop_first and not d.wait_for_stop]
@@ -445,7 +449,7 @@ class _RegionRun:
                     _result(
                         decision,
                         Outcome.DONE,
-                        "released (it is gone)",
+                        RELEASED_GONE,
                         snapshot_ids=backup.snapshot_ids if backup else (),
                     )
                 )
@@ -745,33 +749,45 @@ class _RegionRun:
     # --- auto-release --------------------------------------------------------------------------
 
     def modify(self, decisions: Sequence[Decision]) -> list[InstanceResult]:
-        """Set or cancel auto-release times: each chunk re-read first, then one call each."""
-        return self._in_parallel(_chunks(decisions), self._modify_chunk)
+        """Set or cancel auto-release times: each chunk of 100 re-read first, then one call each.
 
-    def _modify_chunk(self, batch: Sequence[Decision]) -> list[InstanceResult]:
+        ModifyInstanceAutoReleaseTime has no batch form, so the calls run in parallel.
+        """
+        results: list[InstanceResult] = []
+        to_send: list[Decision] = []
+        for kept, send in self.pool.map(self._recheck_modifications, _chunks(decisions)):
+            results.extend(kept)
+            to_send.extend(send)
+        results.extend(
+            self._in_parallel([[d] for d in to_send], lambda batch: [self._modify_one(batch[0])])
+        )
+        return results
+
+    def _recheck_modifications(
+        self, batch: Sequence[Decision]
+    ) -> tuple[list[InstanceResult], list[Decision]]:
+        """The decisions as the fresh read has them: results for those kept, and those to send."""
+        if self._past_deadline():
+            return self._deadline_results(batch, "not started"), []
         try:
             fresh = self._read([d.instance_id for d in batch])
         except EcsApiError as error:
-            return [
-                _result(d, Outcome.FAILED, "auto-release time not changed: not re-read", error)
-                for d in batch
-            ]
-        results = []
+            failed = "auto-release time not changed: not re-read"
+            return [_result(d, Outcome.FAILED, failed, error) for d in batch], []
+        kept: list[InstanceResult] = []
+        send: list[Decision] = []
         for decision in batch:
             instance = fresh.get(decision.instance_id)
             if instance is None:
-                results.append(_result(decision, Outcome.SKIPPED, "the instance no longer exists"))
-                continue
-            if self._past_deadline():
-                results.extend(self._deadline_results([decision], "not started"))
+                kept.append(_result(decision, Outcome.SKIPPED, "the instance no longer exists"))
                 continue
             # The owner's last word: the tag (or a keep signal) as it is now decides.
             now = self._rechecked(instance)
-            if not now.changes:
-                results.append(_changed(decision, now, "auto-release time not changed"))
-                continue
-            results.append(self._modify_one(now))
-        return results
+            if now.changes:
+                send.append(now)
+            else:
+                kept.append(_changed(decision, now, "auto-release time not changed"))
+        return kept, send
 
     def _modify_one(self, decision: Decision) -> InstanceResult:
         wanted = decision.release_at
