@@ -13,13 +13,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from ecs_emulator.auth import EmulatorCredentials
 from ecs_emulator.clock import SystemClock
 from ecs_emulator.emulator import EcsEmulator
+from ecs_emulator.fleet import InstanceSpec
 
 SAMPLES: Final = Path(__file__).resolve().parents[3] / "shared" / "events"
 HANGZHOU: Final = "cn-hangzhou"
@@ -31,78 +32,48 @@ def _dev(number: int) -> str:
     return f"i-bp1dev{number:012d}"
 
 
+OWNERS: Final = ("alice", "bob", "carol")
+
+
+def demo_fleet(now: datetime) -> list[InstanceSpec]:
+    """The demo fleet: one instance for each rule the functions follow, and a prod twin.
+
+    Its ids are the ids in the shared sample events, so those events act on it as written; the
+    standalone emulator serves this fleet when given no --fleet or --count.
+    """
+
+    def dev(number: int, name: str, region: str = HANGZHOU, **fields: Any) -> InstanceSpec:
+        tags = {"env": "dev", "owner": OWNERS[number % len(OWNERS)], **fields.pop("tags", {})}
+        return InstanceSpec(region=region, instance_id=_dev(number), name=name, tags=tags, **fields)
+
+    return [
+        dev(
+            1,
+            "dev-api",
+            status="Running",
+            tags={"auto-release": "72h"},
+            creation_time=now - timedelta(hours=2),
+        ),
+        dev(2, "dev-worker", status="Running", auto_release_time=now + timedelta(days=2)),
+        dev(3, "dev-db", status="Running", tags={"auto-release": "2026-12-24T18:00:00+08:00"}),
+        dev(4, "dev-old", status="Stopped", disks=2),
+        dev(5, "dev-keep", status="Stopped", tags={"protected": "true"}),
+        dev(6, "dev-guarded", status="Stopped", deletion_protection=True),
+        dev(7, "dev-prepaid", status="Running", charge_type="PrePaid"),
+        dev(8, "dev-typo", status="Running", tags={"auto-release": "soonish"}),
+        dev(9, "dev-sh", region=SHANGHAI, status="Stopped"),
+        InstanceSpec(
+            region=HANGZHOU,
+            instance_id="i-bp1prod00000000001",
+            status="Running",
+            tags={"env": "prod", "owner": "ops"},
+            name="prod-api",
+        ),
+    ]
+
+
 def seed_fleet(emulator: EcsEmulator) -> None:
-    now = emulator.clock.now()
-    add = emulator.add_instance
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(1),
-        status="Running",
-        tags={"env": "dev", "auto-release": "72h"},
-        name="dev-api",
-        creation_time=now - timedelta(hours=2),
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(2),
-        status="Running",
-        tags={"env": "dev"},
-        name="dev-worker",
-        auto_release_time=now + timedelta(days=2),
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(3),
-        status="Running",
-        name="dev-db",
-        tags={"env": "dev", "auto-release": "2026-12-24T18:00:00+08:00"},
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(4),
-        status="Stopped",
-        tags={"env": "dev"},
-        name="dev-old",
-        disks=2,
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(5),
-        status="Stopped",
-        tags={"env": "dev", "protected": "true"},
-        name="dev-keep",
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(6),
-        status="Stopped",
-        tags={"env": "dev"},
-        name="dev-guarded",
-        deletion_protection=True,
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(7),
-        status="Running",
-        tags={"env": "dev"},
-        name="dev-prepaid",
-        charge_type="PrePaid",
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(8),
-        status="Running",
-        tags={"env": "dev", "auto-release": "soonish"},
-        name="dev-typo",
-    )
-    add(region=SHANGHAI, instance_id=_dev(9), status="Stopped", tags={"env": "dev"}, name="dev-sh")
-    add(
-        region=HANGZHOU,
-        instance_id="i-bp1prod00000000001",
-        status="Running",
-        tags={"env": "prod"},
-        name="prod-api",
-    )
+    emulator.add_fleet(demo_fleet(emulator.clock.now()))
 
 
 STEPS: Final = [
