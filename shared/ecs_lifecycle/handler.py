@@ -46,6 +46,7 @@ from ecs_lifecycle.planning import (
     plan_stop,
     resolve_manual_time,
 )
+from ecs_lifecycle.regions import check_regions
 from ecs_lifecycle.selection import Selection, TagSelector
 from ecs_lifecycle.settings import (
     FromTag,
@@ -54,6 +55,7 @@ from ecs_lifecycle.settings import (
     Settings,
     build_request,
     parse_options,
+    require_regions,
 )
 
 GatewayFactory = Callable[..., Any]
@@ -156,6 +158,7 @@ def _run(
     clock = services.clock
     now = clock.now()
     with _refusals_logged(request.function):
+        require_regions(request.selection.regions)
         resolve_manual_time(request.schedule, now)  # a manual time outside the window: refuse now
     limit = _time_limit(context, request.settings, services.environ)
     # Stop starting work a margin before FC kills the run (at most a quarter of a short limit).
@@ -163,6 +166,8 @@ def _run(
         seconds=limit - min(request.settings.deadline_margin_seconds, limit / 4)
     )
     gateway = services.gateway_factory(request.settings, clock, deadline)
+    with _refusals_logged(request.function):
+        check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
     decisions = plan(request, instances, now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)

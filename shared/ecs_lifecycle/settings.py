@@ -35,6 +35,9 @@ MAX_INSTANCE_IDS: Final = 1000
 DEFAULT_MAX_INSTANCES: Final = 100
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+NO_REGION: Final = (
+    "no region: name regions in the event, set TARGET_REGIONS, or run where FC sets FC_REGION"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Settings:
     """One function's environment, typed. Tests build it directly."""
 
     function: Function
-    regions: tuple[str, ...]
+    regions: tuple[str, ...]  # empty: only an event that names its regions can run
     tags: TagSelector | None = None
     dry_run: bool = False
     max_instances: int = DEFAULT_MAX_INSTANCES
@@ -69,14 +72,12 @@ class Settings:
             ConfigError: naming the variable that is missing or malformed.
         """
         env = _Env(environ)
+        # No region at all is refused by the run (require_regions), not here: an event that
+        # names its regions needs no region setting.
         regions_text = env.text("TARGET_REGIONS") or env.text("FC_REGION")
-        if not regions_text:
-            raise ConfigError(
-                "TARGET_REGIONS", "no region: set TARGET_REGIONS, or run where FC sets FC_REGION"
-            )
         tags_text = env.text("TARGET_TAGS")
         try:
-            regions = parse_regions("TARGET_REGIONS", regions_text)
+            regions = parse_regions("TARGET_REGIONS", regions_text) if regions_text else ()
             tags = TagSelector.parse("TARGET_TAGS", tags_text) if tags_text else None
         except InvalidInputError as bad:
             raise ConfigError(bad.field, bad.problem) from None
@@ -154,6 +155,17 @@ def parse_regions(field: str, spec: str | list[str]) -> tuple[str, ...]:
     regions = unique(validate_region(field, item.strip()) for item in items if item.strip())
     if not regions:
         raise InvalidInputError(field, "no region given")
+    return regions
+
+
+def require_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The run's regions; refuse a run that has none from its event or its settings.
+
+    Raises:
+        ConfigError: no region anywhere.
+    """
+    if not regions:
+        raise ConfigError("TARGET_REGIONS", NO_REGION)
     return regions
 
 
