@@ -20,7 +20,7 @@ from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import make_gateway
-from ecs_lifecycle.errors import InvalidInputError, RunFailedError
+from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
     IgnoredInvocation,
     Invocation,
@@ -171,8 +171,16 @@ def _run(
     instances, missing = _load(gateway, request)
     decisions = plan(request, instances, now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
+    if not instances:
+        summary.notes.append(f"no instance matched {request.selection.describe()}")
     with _refusals_logged(request.function):
-        check_blast_radius(decisions, request.max_instances)
+        try:
+            check_blast_radius(decisions, request.max_instances)
+        except BlastRadiusExceededError as over:
+            if not request.dry_run:
+                raise
+            # A dry run still shows what it would do, so the operator can see why.
+            summary.notes.append(f"the real run would be refused: {over.problem}")
     results = execute(
         decisions,
         Execution(
