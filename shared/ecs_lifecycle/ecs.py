@@ -530,6 +530,7 @@ def _to_instance(item: Any, region: str) -> Instance:
         tags=tuple((str(tag.tag_key), str(tag.tag_value or "")) for tag in tags),
         spot_strategy=str(item.spot_strategy or "NoSpot"),
         start_time=parse_api_time(item.start_time),
+        name=str(item.instance_name or ""),
     )
 
 

@@ -60,6 +60,7 @@ class Instance:
     tags: tuple[tuple[str, str], ...] = ()
     spot_strategy: str = "NoSpot"
     start_time: datetime | None = None  # the last start, to the minute (DescribeInstances)
+    name: str = ""  # InstanceName: only for people reading a run's output; no rule reads it
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None when the instance does not carry it."""
