@@ -34,6 +34,7 @@ _SHOWN_BY_THE_TABLE: Final = frozenset({"decision", "summary"})
 # A refusal is printed once, as `refused: ...`, whatever the format: not as a log line too.
 _PRINTED_ANYWAY: Final = frozenset({"refused"})
 _NARROWEST_REASON: Final = 24  # below this, a reason goes on its own lines under its row
+_NARROWEST_WRAP: Final = 40  # narrower than this, text wraps at 40 and the terminal folds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,19 @@ def render_summary(summary: Mapping[str, Any], known: Mapping[str, Who], width: 
     return lines
 
 
+def wrap(
+    text: str, width: int, *, initial_indent: str = "", subsequent_indent: str = ""
+) -> list[str]:
+    """`text` in lines of at most `width` (40 at least), not broken inside words or at hyphens."""
+    return textwrap.wrap(
+        text,
+        width=max(width, _NARROWEST_WRAP),
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_on_hyphens=False,
+    )
+
+
 def table(rows: Sequence[Sequence[str]], width: int) -> list[str]:
     """Columns padded to their widest cell; the last column wraps to fit `width`.
 
@@ -187,24 +201,23 @@ def table(rows: Sequence[Sequence[str]], width: int) -> list[str]:
     leading = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     indent = sum(leading) + 2 * len(leading)
     room = width - indent
+    widest_last = max(len(row[-1]) for row in rows)
     lines: list[str] = []
     for number, row in enumerate(rows):
         head = "  ".join(cell.ljust(size) for cell, size in zip(row[:-1], leading, strict=True))
         last = row[-1]
         if room >= _NARROWEST_REASON:
-            wrapped = textwrap.wrap(last, width=room) or [""]
+            wrapped = textwrap.wrap(last, width=room, break_on_hyphens=False) or [""]
             lines.append(f"{head}  {wrapped[0]}".rstrip())
             lines += [(" " * indent + more).rstrip() for more in wrapped[1:]]
         else:
             lines.append(head.rstrip())
             if number > 0:
-                lines += textwrap.wrap(
-                    last, width=max(width, 40), initial_indent="    ", subsequent_indent="    "
-                )
+                lines += wrap(last, width, initial_indent="    ", subsequent_indent="    ")
         if number == 0:
             rule = "  ".join("-" * size for size in leading)
             lines.append(
-                f"{rule}  {'-' * min(room, len(last))}" if room >= _NARROWEST_REASON else rule
+                f"{rule}  {'-' * min(room, widest_last)}" if room >= _NARROWEST_REASON else rule
             )
     return lines
 
