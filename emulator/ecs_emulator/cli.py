@@ -10,6 +10,7 @@ instances stop and snapshots finish by themselves, as in ECS.
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
@@ -26,6 +27,7 @@ from ecs_emulator.emulator import EcsEmulator
 from ecs_emulator.faults import FaultRule
 from ecs_emulator.fleet import FleetSpec, InstanceSpec, generate_fleet, load_fleet_file
 from ecs_emulator.model import InstanceView
+from ecs_lifecycle.cli import table
 
 TABLE_ROWS: Final = 25
 # A generated fleet holds some of every kind the functions must keep, so that trying them shows it.
@@ -192,26 +194,28 @@ def fleet_from_options(options: argparse.Namespace, now: datetime) -> list[Insta
 def write_fleet_table(
     instances: Sequence[InstanceView], out: TextIO, rows: int = TABLE_ROWS
 ) -> None:
-    """A summary by region and status, then the first ``rows`` instances."""
+    """A summary by region and status, then the first ``rows`` instances, fitted to the
+    terminal's width (the tags wrap)."""
     summary = Counter((i.region, i.status, i.charge_type) for i in instances)
     out.write(f"{len(instances)} instances\n")
     for (region, status, charge), count in sorted(summary.items()):
         out.write(f"  {region:<16} {status:<9} {charge:<9} {count:>6}\n")
-    header = (
-        f"{'INSTANCE':<24} {'NAME':<12} {'REGION':<16} {'STATUS':<9} {'CHARGE':<9} "
-        f"{'DELPROT':<7} TAGS\n"
-    )
-    out.write("\n" + header)
+    lines = [("INSTANCE", "NAME", "REGION", "STATUS", "CHARGE", "DELPROT", "TAGS")]
     for instance in instances[:rows]:
-        tags = ",".join(f"{k}={v}" for k, v in sorted(instance.tags.items())) or "-"
-        protection = "yes" if instance.deletion_protection else "no"
-        out.write(
-            f"{instance.instance_id:<24} {instance.name:<12} {instance.region:<16} "
-            f"{instance.status:<9} "
-            f"{instance.charge_type:<9} {protection:<7} {tags}\n"
+        lines.append(
+            (
+                instance.instance_id,
+                instance.name,
+                instance.region,
+                instance.status,
+                instance.charge_type,
+                "yes" if instance.deletion_protection else "no",
+                ",".join(f"{k}={v}" for k, v in sorted(instance.tags.items())) or "-",
+            )
         )
+    out.write("\n" + "\n".join(table(lines, shutil.get_terminal_size().columns)) + "\n")
     if len(instances) > rows:
-        out.write(f"... and {len(instances) - rows} more\n")
+        out.write(f"... and {len(instances) - rows} more (--list shows them all)\n")
 
 
 def environment_lines(emulator: EcsEmulator, region: str) -> list[str]:
