@@ -74,7 +74,16 @@ compat-one:
 
 # Function Compute code packages for s.yaml: build/<function>/ and build/<function>.zip. Needs only
 # python3 with pip (s.yaml's pre-deploy hook runs the same script); dependencies are cached.
+# An ECS_LIFECYCLE_RUNTIME_PYTHON that is not a Python 3.10 with pip fails the build instead of
+# letting the script fall back to another interpreter; the one used is always said.
 build:
+	@if [ -n "$$ECS_LIFECYCLE_RUNTIME_PYTHON" ] && ! "$$ECS_LIFECYCLE_RUNTIME_PYTHON" -c \
+	    'import sys, pip; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1; then \
+	  echo "make build: ECS_LIFECYCLE_RUNTIME_PYTHON=$$ECS_LIFECYCLE_RUNTIME_PYTHON is not a Python 3.10 with pip" >&2; \
+	  exit 1; \
+	fi
+	@$(PYTHON) -c 'import sys; sys.path.insert(0, "tools"); import build_packages as b; \
+	  print("make build: the dependencies are resolved by", b.find_runtime_python())'
 	$(PYTHON) tools/build_packages.py
 
 demo: install

@@ -1,30 +1,42 @@
-"""The standalone emulator: ``python -m ecs_emulator`` (or ``ecs-lifecycle emulator``).
+"""The standalone emulator: ``ecs-lifecycle emulator`` (or ``python -m ecs_emulator``).
 
-It loads a fleet from a file or generates one, prints the endpoint and the environment a client
-needs, a short table of the fleet, then serves until Ctrl-C or SIGTERM. ``--list`` prints the
-fleet and exits without serving. The standalone server runs on real time by default.
+It serves the demo fleet (whose ids are those of the shared sample events), a fleet file, or a
+generated mix; prints the endpoint and every environment line the next command needs, a short
+table of the fleet (``--list``: all of it), then serves until Ctrl-C or SIGTERM. ``--no-serve``
+prints the fleet and exits (to check a fleet file). It runs on real time by default, so
+instances stop and snapshots finish by themselves, as in ECS.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from types import FrameType
 from typing import Final, TextIO
 
 from ecs_emulator.auth import EmulatorCredentials
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
+from ecs_emulator.demo import demo_fleet
 from ecs_emulator.emulator import EcsEmulator
 from ecs_emulator.faults import FaultRule
 from ecs_emulator.fleet import FleetSpec, InstanceSpec, generate_fleet, load_fleet_file
 from ecs_emulator.model import InstanceView
+from ecs_lifecycle.cli import table
 
-DEFAULT_COUNT: Final = 20
 TABLE_ROWS: Final = 25
+# A generated fleet holds some of every kind the functions must keep, so that trying them shows it.
+DEFAULT_SHARES: Final = {"protected": 0.1, "prepaid": 0.1, "deletion_protected": 0.1}
+DEFAULT_TAG_MIX: Final = ("env=dev,test,prod", "team=alpha,beta", "owner=alice,bob,carol")
+ACTIVATE: Final = ". .venv/bin/activate   # puts ecs-lifecycle on the PATH"
+TRY_COMMAND: Final = (
+    "ecs-lifecycle invoke release --event ../shared/events/manual-release-dry-run.json"
+)
 
 
 def _tag_mix(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -44,48 +56,98 @@ def _share(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m ecs_emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ecs_emulator",
-        description="A local ECS 2014-05-26 API for the Alibaba SDK (plain HTTP on loopback).",
+        prog=prog,
+        description="A local ECS 2014-05-26 API for the Alibaba SDK (plain HTTP on loopback). "
+        "With no --fleet or --count it serves the demo fleet, whose ids are those of the sample "
+        "events in ../shared/events/.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
-    fleet = parser.add_argument_group("fleet (a file, or a generated mix)")
+    parser.add_argument(
+        "--list", action="store_true", help="print every instance, not only the first 25"
+    )
+    parser.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="print the fleet and exit without serving (to check a fleet file)",
+    )
+    fleet = parser.add_argument_group("fleet (the demo fleet, a file, or a generated mix)")
     fleet.add_argument(
         "--fleet", metavar="FILE", help="JSON list of instances (see ecs_emulator.fleet)"
     )
     fleet.add_argument(
-        "--count", type=int, default=None, help=f"instances to generate (default {DEFAULT_COUNT})"
+        "--count", type=int, default=None, help="generate this many instances instead"
     )
-    fleet.add_argument("--regions", default="cn-hangzhou", help="comma-separated regions")
+    fleet.add_argument(
+        "--regions",
+        default="cn-hangzhou",
+        help="comma-separated regions of a generated fleet (default cn-hangzhou)",
+    )
     fleet.add_argument("--seed", type=int, default=0, help="seed for the fleet, ids and faults")
     fleet.add_argument(
         "--tag",
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="a tag key and the values drawn for it (repeatable; default env and team)",
+        help="a tag key and the values drawn for it (repeatable; default "
+        + " ".join(DEFAULT_TAG_MIX)
+        + ")",
     )
-    fleet.add_argument("--running-share", type=_share, default=0.5)
-    fleet.add_argument("--pending-share", type=_share, default=0.0)
-    fleet.add_argument("--prepaid-share", type=_share, default=0.0)
-    fleet.add_argument("--spot-share", type=_share, default=0.0)
-    fleet.add_argument("--deletion-protected-share", type=_share, default=0.0)
     fleet.add_argument(
-        "--protected-share", type=_share, default=0.0, help="share carrying --protect-tag=true"
+        "--running-share",
+        type=_share,
+        default=0.5,
+        help="share Running (default 0.5); the rest Stopped, or Pending",
     )
-    fleet.add_argument("--protect-tag", default="protected")
+    fleet.add_argument("--pending-share", type=_share, default=0.0, help="share Pending")
+    fleet.add_argument(
+        "--prepaid-share",
+        type=_share,
+        default=DEFAULT_SHARES["prepaid"],
+        help="share subscription (PrePaid: never released; default %(default)s)",
+    )
+    fleet.add_argument("--spot-share", type=_share, default=0.0, help="share spot instances")
+    fleet.add_argument(
+        "--deletion-protected-share",
+        type=_share,
+        default=DEFAULT_SHARES["deletion_protected"],
+        help="share with ECS deletion protection on (default %(default)s)",
+    )
+    fleet.add_argument(
+        "--protected-share",
+        type=_share,
+        default=DEFAULT_SHARES["protected"],
+        help="share carrying --protect-tag=true (default %(default)s)",
+    )
+    fleet.add_argument(
+        "--protect-tag", default="protected", help="the protect tag's key (default protected)"
+    )
     fleet.add_argument("--data-disks", type=int, default=0, help="data disks per instance")
     behaviour = parser.add_argument_group("behaviour")
-    behaviour.add_argument("--stop-delay", type=float, default=30.0, help="seconds Stopping lasts")
     behaviour.add_argument(
-        "--snapshot-duration", type=float, default=60.0, help="seconds a snapshot takes"
+        "--stop-delay", type=float, default=30.0, help="seconds Stopping lasts (default 30)"
+    )
+    behaviour.add_argument(
+        "--snapshot-duration",
+        type=float,
+        default=60.0,
+        help="seconds a snapshot takes (default 60)",
     )
     behaviour.add_argument("--latency-ms", type=float, default=0.0, help="added to every call")
-    behaviour.add_argument("--throttle-rate", type=_share, default=0.0)
-    behaviour.add_argument("--unavailable-rate", type=_share, default=0.0)
-    behaviour.add_argument("--drop-rate", type=_share, default=0.0)
+    behaviour.add_argument(
+        "--throttle-rate", type=_share, default=0.0, help="share of calls answered Throttling"
+    )
+    behaviour.add_argument(
+        "--unavailable-rate",
+        type=_share,
+        default=0.0,
+        help="share of calls answered 503 ServiceUnavailable",
+    )
+    behaviour.add_argument(
+        "--drop-rate", type=_share, default=0.0, help="share of connections dropped unanswered"
+    )
     clocks = behaviour.add_mutually_exclusive_group()
     clocks.add_argument(
         "--real-clock",
@@ -99,20 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a fake clock at 2026-11-26T06:00Z that never moves: states change only by call",
     )
+    # Without this the first of the two actions (store_false) would make the default True.
+    parser.set_defaults(fake_clock=False)
     behaviour.add_argument("--sts", action="store_true", help="require the fake STS token too")
-    parser.add_argument(
-        "--list", action="store_true", help="print the fleet and exit, without serving"
-    )
     return parser
 
 
-def fleet_from_options(options: argparse.Namespace) -> list[InstanceSpec]:
+def fleet_from_options(options: argparse.Namespace, now: datetime) -> list[InstanceSpec]:
+    """The fleet file, the generated mix (--count), or else the demo fleet."""
     if options.fleet:
         return load_fleet_file(options.fleet)
+    if options.count is None:
+        return demo_fleet(now)
     regions = tuple(r.strip() for r in options.regions.split(",") if r.strip())
-    default_mix = FleetSpec(count=0).tag_mix
     spec = FleetSpec(
-        count=DEFAULT_COUNT if options.count is None else options.count,
+        count=options.count,
         regions=regions,
         seed=options.seed,
         running_share=options.running_share,
@@ -123,7 +186,7 @@ def fleet_from_options(options: argparse.Namespace) -> list[InstanceSpec]:
         protected_share=options.protected_share,
         protect_tag=options.protect_tag,
         data_disks=options.data_disks,
-        tag_mix=_tag_mix(options.tag) if options.tag else default_mix,
+        tag_mix=_tag_mix(options.tag or DEFAULT_TAG_MIX),
     )
     return generate_fleet(spec)
 
@@ -131,28 +194,40 @@ def fleet_from_options(options: argparse.Namespace) -> list[InstanceSpec]:
 def write_fleet_table(
     instances: Sequence[InstanceView], out: TextIO, rows: int = TABLE_ROWS
 ) -> None:
-    """A summary by region and status, then the first ``rows`` instances."""
+    """A summary by region and status, then the first ``rows`` instances, fitted to the
+    terminal's width (the tags wrap)."""
     summary = Counter((i.region, i.status, i.charge_type) for i in instances)
     out.write(f"{len(instances)} instances\n")
     for (region, status, charge), count in sorted(summary.items()):
         out.write(f"  {region:<16} {status:<9} {charge:<9} {count:>6}\n")
-    header = f"{'INSTANCE':<24} {'REGION':<16} {'STATUS':<9} {'CHARGE':<9} {'DELPROT':<7} TAGS\n"
-    out.write("\n" + header)
+    lines = [("INSTANCE", "NAME", "REGION", "STATUS", "CHARGE", "DELPROT", "TAGS")]
     for instance in instances[:rows]:
-        tags = ",".join(f"{k}={v}" for k, v in sorted(instance.tags.items())) or "-"
-        protection = "yes" if instance.deletion_protection else "no"
-        out.write(
-            f"{instance.instance_id:<24} {instance.region:<16} {instance.status:<9} "
-            f"{instance.charge_type:<9} {protection:<7} {tags}\n"
+        lines.append(
+            (
+                instance.instance_id,
+                instance.name,
+                instance.region,
+                instance.status,
+                instance.charge_type,
+                "yes" if instance.deletion_protection else "no",
+                ",".join(f"{k}={v}" for k, v in sorted(instance.tags.items())) or "-",
+            )
         )
+    out.write("\n" + "\n".join(table(lines, shutil.get_terminal_size().columns)) + "\n")
     if len(instances) > rows:
-        out.write(f"... and {len(instances) - rows} more\n")
+        out.write(f"... and {len(instances) - rows} more (--list shows them all)\n")
 
 
-def environment_lines(emulator: EcsEmulator) -> list[str]:
-    """What a client needs in its environment to use this emulator (all values are fake)."""
+def environment_lines(emulator: EcsEmulator, region: str) -> list[str]:
+    """What `ecs-lifecycle invoke` needs in its environment to use this emulator (all values are
+    fake), `region` being the default region of a run whose event names none."""
     credentials = emulator.credentials
+    # The deployment's region fence: every region the fleet is in, so that an event naming any
+    # of them (the sample dry run names two) is inside it.
+    fleet_regions = sorted({view.region for view in emulator.instances()} | {region})
     lines = [
+        f"FC_REGION={region}",
+        f"TARGET_REGIONS={','.join(fleet_regions)}",
         f"ECS_ENDPOINT={emulator.endpoint}",
         "ECS_PROTOCOL=http",
         f"ALIBABA_CLOUD_ACCESS_KEY_ID={credentials.access_key_id}",
@@ -163,15 +238,14 @@ def environment_lines(emulator: EcsEmulator) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
-    out = sys.stdout
-    try:
-        fleet = fleet_from_options(options)
-    except (OSError, TypeError, ValueError) as error:
-        sys.stderr.write(f"error: cannot build the fleet: {error}\n")
-        return 2
+def build_emulator(options: argparse.Namespace) -> tuple[EcsEmulator, list[InstanceView]]:
+    """The emulator the options describe, with its fleet added (not started yet).
+
+    Raises:
+        OSError, TypeError, ValueError: the fleet cannot be built.
+    """
     clock: Clock = FakeClock() if options.fake_clock else SystemClock()
+    fleet = fleet_from_options(options, clock.now())
     credentials = (
         EmulatorCredentials.default_sts() if options.sts else EmulatorCredentials.default()
     )
@@ -184,9 +258,20 @@ def main(argv: list[str] | None = None) -> int:
         host=options.host,
         port=options.port,
     )
-    instances = emulator.add_fleet(fleet)
-    if options.list:
-        write_fleet_table(instances, out, rows=len(instances))
+    return emulator, emulator.add_fleet(fleet)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m ecs_emulator") -> int:
+    options = build_parser(prog).parse_args(argv)
+    out = sys.stdout
+    try:
+        emulator, instances = build_emulator(options)
+    except (OSError, TypeError, ValueError) as error:
+        sys.stderr.write(f"error: cannot build the fleet: {error}\n")
+        return 2
+    rows = len(instances) if options.list or options.no_serve else TABLE_ROWS
+    if options.no_serve:
+        write_fleet_table(instances, out, rows=rows)
         return 0
     rule = FaultRule(
         latency=options.latency_ms / 1000,
@@ -202,10 +287,17 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    region = instances[0].region if instances else "cn-hangzhou"
     with emulator:
-        out.write(f"ECS emulator listening on http://{emulator.endpoint}/ (Ctrl-C to stop)\n\n")
-        out.write("\n".join(environment_lines(emulator)) + "\n\n")
-        write_fleet_table(emulator.instances(), out)
+        clock_text = "a fake clock that never moves" if options.fake_clock else "real time"
+        out.write(
+            f"ECS emulator listening on http://{emulator.endpoint}/ on {clock_text} "
+            "(Ctrl-C to stop)\n\n"
+            "In another shell, from the repository root (fake credentials; nothing real):\n"
+        )
+        out.write("".join(f"export {line}\n" for line in environment_lines(emulator, region)))
+        out.write(f"{ACTIVATE}\n{TRY_COMMAND}\n\n")
+        write_fleet_table(emulator.instances(), out, rows=rows)
         out.flush()
         while not stop_requested.wait(0.5):
             pass

@@ -2,26 +2,33 @@
 
 The emulator runs in this process on the real clock (instances stop in two seconds); each step
 runs `ecs-lifecycle invoke` in a child process, exactly as a person would, with the shared sample
-events. What every function decided, and why, is printed as a table.
+events, and is printed as soon as it ends: what every function decided, and why, as a table.
+The events the demo writes itself are kept in build/demo-events/ to replay by hand against
+`ecs-lifecycle emulator`, which serves the same fleet. A step that ends otherwise than expected
+(or missing sample events) makes the demo exit 1.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from ecs_emulator.auth import EmulatorCredentials
 from ecs_emulator.clock import SystemClock
 from ecs_emulator.emulator import EcsEmulator
+from ecs_emulator.fleet import InstanceSpec
+from ecs_lifecycle.cli import OWNER_TAG, Who, render_summary, table, wrap
 
-SAMPLES: Final = Path(__file__).resolve().parents[3] / "shared" / "events"
+REPO: Final = Path(__file__).resolve().parents[2]
+SAMPLES: Final = REPO.parent / "shared" / "events"
+REPLAY_DIR: Final = REPO / "build" / "demo-events"
 HANGZHOU: Final = "cn-hangzhou"
 SHANGHAI: Final = "cn-shanghai"
 
@@ -31,78 +38,48 @@ def _dev(number: int) -> str:
     return f"i-bp1dev{number:012d}"
 
 
+OWNERS: Final = ("alice", "bob", "carol")
+
+
+def demo_fleet(now: datetime) -> list[InstanceSpec]:
+    """The demo fleet: one instance for each rule the functions follow, and a prod twin.
+
+    Its ids are the ids in the shared sample events, so those events act on it as written; the
+    standalone emulator serves this fleet when given no --fleet or --count.
+    """
+
+    def dev(number: int, name: str, region: str = HANGZHOU, **fields: Any) -> InstanceSpec:
+        tags = {"env": "dev", "owner": OWNERS[number % len(OWNERS)], **fields.pop("tags", {})}
+        return InstanceSpec(region=region, instance_id=_dev(number), name=name, tags=tags, **fields)
+
+    return [
+        dev(
+            1,
+            "dev-api",
+            status="Running",
+            tags={"auto-release": "72h"},
+            creation_time=now - timedelta(hours=2),
+        ),
+        dev(2, "dev-worker", status="Running", auto_release_time=now + timedelta(days=2)),
+        dev(3, "dev-db", status="Running", tags={"auto-release": "2026-12-24T18:00:00+08:00"}),
+        dev(4, "dev-old", status="Stopped", disks=2),
+        dev(5, "dev-keep", status="Stopped", tags={"protected": "true"}),
+        dev(6, "dev-guarded", status="Stopped", deletion_protection=True),
+        dev(7, "dev-prepaid", status="Running", charge_type="PrePaid"),
+        dev(8, "dev-typo", status="Running", tags={"auto-release": "soonish"}),
+        dev(9, "dev-sh", region=SHANGHAI, status="Stopped"),
+        InstanceSpec(
+            region=HANGZHOU,
+            instance_id="i-bp1prod00000000001",
+            status="Running",
+            tags={"env": "prod", "owner": "ops"},
+            name="prod-api",
+        ),
+    ]
+
+
 def seed_fleet(emulator: EcsEmulator) -> None:
-    now = emulator.clock.now()
-    add = emulator.add_instance
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(1),
-        status="Running",
-        tags={"env": "dev", "auto-release": "72h"},
-        name="dev-api",
-        creation_time=now - timedelta(hours=2),
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(2),
-        status="Running",
-        tags={"env": "dev"},
-        name="dev-worker",
-        auto_release_time=now + timedelta(days=2),
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(3),
-        status="Running",
-        name="dev-db",
-        tags={"env": "dev", "auto-release": "2026-12-24T18:00:00+08:00"},
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(4),
-        status="Stopped",
-        tags={"env": "dev"},
-        name="dev-old",
-        disks=2,
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(5),
-        status="Stopped",
-        tags={"env": "dev", "protected": "true"},
-        name="dev-keep",
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(6),
-        status="Stopped",
-        tags={"env": "dev"},
-        name="dev-guarded",
-        deletion_protection=True,
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(7),
-        status="Running",
-        tags={"env": "dev"},
-        name="dev-prepaid",
-        charge_type="PrePaid",
-    )
-    add(
-        region=HANGZHOU,
-        instance_id=_dev(8),
-        status="Running",
-        tags={"env": "dev", "auto-release": "soonish"},
-        name="dev-typo",
-    )
-    add(region=SHANGHAI, instance_id=_dev(9), status="Stopped", tags={"env": "dev"}, name="dev-sh")
-    add(
-        region=HANGZHOU,
-        instance_id="i-bp1prod00000000001",
-        status="Running",
-        tags={"env": "prod"},
-        name="prod-api",
-    )
+    emulator.add_fleet(demo_fleet(emulator.clock.now()))
 
 
 STEPS: Final = [
@@ -139,7 +116,7 @@ STEPS: Final = [
     ),
     ("release", "timer-nightly-release.json", "The nightly timer releases the dev fleet for real"),
 ]
-# Events the demo writes itself (to a temporary directory) rather than taking from shared/events.
+# Events the demo writes itself (kept in REPLAY_DIR) rather than taking from shared/events.
 DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
     "manual-release-snapshot.json": {
         "instance_ids": [_dev(4)],
@@ -147,89 +124,144 @@ DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
         "snapshot": True,
     },
 }
+EXIT_STEP_FAILED: Final = 1
+CHILD_TIMEOUT_SECONDS: Final = 300
 
 
-def _fleet_table(emulator: EcsEmulator) -> str:
-    rows = [("instance", "region", "name", "status", "charge", "auto-release", "tags")]
+def _who(emulator: EcsEmulator) -> dict[str, Who]:
+    return {
+        view.instance_id: Who(view.name, view.tags.get(OWNER_TAG, ""))
+        for view in emulator.instances()
+    }
+
+
+def _fleet_table(emulator: EcsEmulator, width: int) -> list[str]:
+    rows = [("INSTANCE", "NAME", "REGION", "STATUS", "CHARGE", "DEL.PROT", "AUTO-RELEASE", "TAGS")]
     for view in sorted(emulator.instances(), key=lambda v: v.instance_id):
         release = (
             view.auto_release_time.strftime("%Y-%m-%dT%H:%MZ") if view.auto_release_time else "-"
         )
-        tags = ",".join(f"{k}={v}" for k, v in sorted(view.tags.items()))
-        protection = " (deletion protection)" if view.deletion_protection else ""
         rows.append(
             (
                 view.instance_id,
-                view.region,
                 view.name,
+                view.region,
                 view.status,
-                view.charge_type + protection,
+                view.charge_type,
+                "yes" if view.deletion_protection else "no",
                 release,
-                tags,
+                ",".join(f"{k}={v}" for k, v in sorted(view.tags.items())),
             )
         )
-    return _table(rows)
-
-
-def _table(rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return table(rows, width)
 
 
 def _invoke(
     function: str, event_file: Path, env: dict[str, str]
 ) -> tuple[int, dict[str, Any] | None, str]:
     completed = subprocess.run(  # noqa: S603 - our own CLI, with our own arguments
-        [sys.executable, "-m", "ecs_lifecycle.cli", "invoke", function, "--event", str(event_file)],
+        [
+            sys.executable,
+            "-m",
+            "ecs_lifecycle.cli",
+            "invoke",
+            function,
+            "--format",
+            "json",
+            "--event",
+            str(event_file),
+        ],
         capture_output=True,
         text=True,
         env=env,
         check=False,
-        timeout=300,
+        timeout=CHILD_TIMEOUT_SECONDS,
     )
     summary = json.loads(completed.stdout) if completed.stdout.strip() else None
     problems = [line for line in completed.stderr.splitlines() if not line.startswith("{")]
     return completed.returncode, summary, "\n".join(problems)
 
 
-def _show(out: list[str], summary: dict[str, Any]) -> None:
-    rows = [("instance", "action", "outcome", "reason")]
-    rows += [
-        (
-            e["instance_id"],
-            e["action"],
-            e["outcome"],
-            e["reason"]
-            + (f" [snapshots: {', '.join(e['snapshot_ids'])}]" if e.get("snapshot_ids") else ""),
-        )
-        for e in summary["instances"]
+def survivors(
+    emulator: EcsEmulator, last_run: dict[str, Any], selector: str
+) -> list[tuple[str, str]]:
+    """Why each instance still alive after the last run survived it: (instance id, why)."""
+    results = {entry["instance_id"]: entry for entry in last_run["instances"]}
+    regions = list(last_run["regions"])
+    reasons = []
+    for view in sorted(emulator.instances(), key=lambda v: v.instance_id):
+        entry = results.get(view.instance_id)
+        if entry is not None:
+            why = f"{entry['outcome']}: {entry['reason']}"
+        elif view.region not in regions:
+            why = (
+                f"in {view.region}, and the nightly run covers {', '.join(regions)} only "
+                "(TARGET_REGIONS, or else its FC_REGION, fences every run)"
+            )
+        else:
+            why = f"does not match the nightly run's selector ({selector})"
+        reasons.append((view.instance_id, why))
+    return reasons
+
+
+def _missing_events(samples: Path) -> list[Path]:
+    return [
+        samples / name
+        for _, name, _ in STEPS
+        if name not in DEMO_EVENTS and not (samples / name).is_file()
     ]
-    if len(rows) > 1:
-        out.append(_table(rows))
-    out.extend(f"note: {note}" for note in summary.get("notes", []))
-    counts = ", ".join(f"{name} {count}" for name, count in summary["counts"].items() if count)
-    out.append(f"=> {counts or 'nothing to do'}{' (dry run)' if summary['dry_run'] else ''}")
+
+
+def _say(*lines: str) -> None:
+    """Print now: each step shows as soon as it ends, not all at the end."""
+    print("\n".join(lines), flush=True)  # noqa: T201 - the demo's output is for a person
+
+
+def _shown_path(path: Path) -> str:
+    """The path as a command run from the current directory (the repository root) needs it."""
+    relative = os.path.relpath(path, Path.cwd())
+    return relative if len(relative) < len(str(path)) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    del argv
+    parser = argparse.ArgumentParser(
+        prog="ecs-lifecycle demo", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--events", type=Path, default=SAMPLES, help="the sample events (default ../shared/events)"
+    )
+    parser.add_argument(
+        "--keep-events",
+        type=Path,
+        default=REPLAY_DIR,
+        help="where the events the demo writes are kept to replay (default build/demo-events)",
+    )
+    options = parser.parse_args(argv)
+    samples: Path = options.events
+    missing = _missing_events(samples)
+    if missing:
+        sys.stderr.write(
+            f"demo: sample events missing: {', '.join(str(p) for p in missing)}; the demo reads "
+            "them from ../shared/events (next to the repository) or --events DIR\n"
+        )
+        return EXIT_STEP_FAILED
+    kept: Path = options.keep_events
+    kept.mkdir(parents=True, exist_ok=True)
+    for name, content in DEMO_EVENTS.items():
+        (kept / name).write_text(json.dumps(content) + "\n")
+    width = shutil.get_terminal_size().columns
     credentials = EmulatorCredentials.default()
     emulator = EcsEmulator(
         credentials=credentials, clock=SystemClock(), stop_delay=2.0, snapshot_duration=3.0
     ).start()
-    own_events = tempfile.TemporaryDirectory(prefix="ecs-lifecycle-demo-")
     try:
         seed_fleet(emulator)
-        for name, content in DEMO_EVENTS.items():
-            (Path(own_events.name) / name).write_text(json.dumps(content))
+        known = _who(emulator)
         env = {
             **os.environ,
             "FC_REGION": HANGZHOU,
+            # The functions act in both regions (the fence); a timer without regions covers both.
+            "TARGET_REGIONS": f"{HANGZHOU},{SHANGHAI}",
             "ECS_ENDPOINT": emulator.endpoint,
             "ECS_PROTOCOL": "http",
             "ECS_POLL_SECONDS": "1",
@@ -239,41 +271,61 @@ def main(argv: list[str] | None = None) -> int:
             "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
         }
         env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
-        out = [
-            f"ECS emulator at http://{emulator.endpoint}"
-            " (fake credentials; nothing real is touched)",
+        _say(
+            *wrap(
+                f"ECS emulator at http://{emulator.endpoint} (fake credentials; nothing real is "
+                f"touched), FC_REGION={HANGZHOU}, TARGET_REGIONS={HANGZHOU},{SHANGHAI}. Each step "
+                "runs the command shown, from the "
+                "repository root. To replay one by hand: `ecs-lifecycle emulator` serves this "
+                "same fleet; export the lines it prints, `. .venv/bin/activate` (or call "
+                ".venv/bin/ecs-lifecycle), then run the command.",
+                width,
+            ),
             "",
             "The demo fleet:",
-            _fleet_table(emulator),
-        ]
+            *_fleet_table(emulator, width),
+        )
+        last_run: dict[str, Any] | None = None
         for number, (function, event_name, story) in enumerate(STEPS, start=1):
+            folder = kept if event_name in DEMO_EVENTS else samples
+            event_file = folder / event_name
+            shown = [f"  $ ecs-lifecycle invoke {function} --event {_shown_path(event_file)}"]
             if event_name in DEMO_EVENTS:
-                event_file = Path(own_events.name) / event_name
-                shown = f"{event_file}  # {json.dumps(DEMO_EVENTS[event_name])}"
-            else:
-                event_file = SAMPLES / event_name
-                shown = f"shared/events/{event_name}"
-            out += [
-                "",
-                f"[{number}] {story}",
-                f"    $ ecs-lifecycle invoke {function} --event {shown}",
-            ]
+                written = json.dumps(DEMO_EVENTS[event_name])
+                shown += wrap(f"(the demo wrote it: {written})", width, initial_indent="    ")
+            _say("", *wrap(f"[{number}] {story}", width), *shown)
             code, summary, problems = _invoke(function, event_file, env)
-            if summary is not None:
-                _show(out, summary)
-            if problems:
-                out.append(problems)
-            out.append(f"(exit code {code})")
-        out += ["", "The fleet afterwards:", _fleet_table(emulator)]
+            lines = render_summary(summary, known, width) if summary is not None else []
+            _say(*lines, *([problems] if problems else []))
+            if code != 0 or summary is None:
+                _say(f"demo: step {number} ended with exit code {code}, not 0: stopping here")
+                return EXIT_STEP_FAILED
+            last_run = summary
+        _say("", "The fleet afterwards:", *_fleet_table(emulator, width))
         released = ", ".join(sorted(emulator.released_ids)) or "none"
-        out += ["", f"Released: {released}"]
+        _say("", *wrap(f"Released: {released}", width))
         snapshots = [
             f"{s.snapshot_id} ({s.status}) of {s.disk_id}, taken from {s.instance_id}"
             for s in emulator.snapshots()
         ]
-        out += ["Snapshots kept to restore from:", *(f"  {line}" for line in snapshots or ["none"])]
-        print("\n".join(out))  # noqa: T201 - the demo's output is for a person
+        _say("Snapshots kept to restore from:", *(f"  {line}" for line in snapshots or ["none"]))
+        if last_run is not None:
+            nightly = json.loads(json.loads((samples / STEPS[-1][1]).read_text())["payload"])
+            selector = ",".join(f"{k}={v}" for k, v in nightly.get("tags", {}).items())
+            _say("", "Why each instance survived the nightly run:")
+            for instance_id, why in survivors(emulator, last_run, selector):
+                _say(
+                    *wrap(
+                        f"{instance_id} ({known[instance_id].name}): {why}",
+                        width,
+                        initial_indent="  ",
+                        subsequent_indent="      ",
+                    )
+                )
+        _say(
+            "",
+            *wrap(f"The events the demo wrote are kept to replay in {_shown_path(kept)}/", width),
+        )
     finally:
         emulator.stop()
-        own_events.cleanup()
     return 0

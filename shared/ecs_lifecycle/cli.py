@@ -1,9 +1,10 @@
 """The `ecs-lifecycle` command: local invoke, and the emulator and demo for development.
 
-`ecs-lifecycle invoke FUNCTION [--event FILE|-]` calls a function's FC handler the way FC would:
-event bytes in, an FC-like context, the same environment settings. Against the emulator set
-ECS_ENDPOINT and ECS_PROTOCOL; against a real account the default credential chain applies.
-Exit codes: 0 done, 1 some instances failed (the summary is still printed), 2 refused input.
+`ecs-lifecycle invoke FUNCTION [--event FILE|-] [--format table|json]` calls a function's FC
+handler the way FC would: event bytes in, an FC-like context, the same environment settings.
+Against the emulator set ECS_ENDPOINT and ECS_PROTOCOL; against a real account the default
+credential chain applies. Exit codes: 0 done, 1 some instances failed (the summary is still
+printed), 2 refused input.
 """
 
 from __future__ import annotations
@@ -12,17 +13,28 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import textwrap
 import uuid
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError, RunFailedError
-from ecs_lifecycle.model import Function
+from ecs_lifecycle.model import Function, Instance
 
 EXIT_FAILED: Final = 1
 EXIT_REFUSED: Final = 2
 FUNCTION_NAMES: Final = {function.value: function for function in Function}
+FORMATS: Final = ("table", "json")
+OWNER_TAG: Final = "owner"  # the tag the table's OWNER column shows
+# Log events the table already shows: not repeated on stderr in the table format.
+_SHOWN_BY_THE_TABLE: Final = frozenset({"decision", "summary"})
+# A refusal is printed once, as `refused: ...`, whatever the format: not as a log line too.
+_PRINTED_ANYWAY: Final = frozenset({"refused"})
+_NARROWEST_REASON: Final = 24  # below this, a reason goes on its own lines under its row
+_NARROWEST_WRAP: Final = 40  # narrower than this, text wraps at 40 and the terminal folds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +71,54 @@ def make_context(function: Function, environ: dict[str, str] | os._Environ[str])
     )
 
 
-def invoke(function: Function, event: bytes) -> int:
-    """Run one function locally; print the summary on stdout, problems on stderr."""
-    from ecs_lifecycle.handler import handle  # noqa: PLC0415 - the SDK loads only for invoke
+@dataclass(frozen=True, slots=True)
+class Who:
+    """What a person knows an instance by: its name and its owner (tag), for the table."""
 
+    name: str
+    owner: str
+
+
+class _NamesSeen:
+    """Wraps the run's gateway to note the name and owner of every instance ECS describes.
+
+    Only the table reads them; the handler, its decisions and its JSON are untouched.
+    """
+
+    def __init__(self, gateway: Any, known: dict[str, Who], owner_tag: str) -> None:
+        self._gateway = gateway
+        self._known = known
+        self._owner_tag = owner_tag
+
+    def describe_instances(self, region: str, **filters: Any) -> Iterator[Instance]:
+        for instance in self._gateway.describe_instances(region, **filters):
+            self._known[instance.instance_id] = Who(
+                instance.name, instance.tag(self._owner_tag) or ""
+            )
+            yield instance
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gateway, name)
+
+
+def invoke(
+    function: Function, event: bytes, output_format: str = "json", owner_tag: str = OWNER_TAG
+) -> int:
+    """Run one function locally; print the summary on stdout, problems on stderr."""
+    from ecs_lifecycle.handler import default_services, handle  # noqa: PLC0415 - SDK for invoke
+
+    known: dict[str, Who] = {}
+    services = default_services()
+    make_gateway = services.gateway_factory
+
+    def gateway_noting_names(*args: Any, **kwargs: Any) -> Any:
+        return _NamesSeen(make_gateway(*args, **kwargs), known, owner_tag)
+
+    services = replace(services, gateway_factory=gateway_noting_names)
     try:
-        summary = handle(function, event, make_context(function, os.environ))
+        summary = handle(function, event, make_context(function, os.environ), services)
     except RunFailedError as failure:
-        print(json.dumps(failure.summary, indent=2))  # noqa: T201 - the command's output
+        _print_summary(failure.summary, output_format, known)
         print(f"error: {failure.failed} instance(s) failed", file=sys.stderr)  # noqa: T201
         return EXIT_FAILED
     except InvalidInputError as refusal:
@@ -75,15 +127,121 @@ def invoke(function: Function, event: bytes) -> int:
     except EcsLifecycleError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
         return EXIT_FAILED
-    print(json.dumps(summary, indent=2))  # noqa: T201 - the command's output
+    _print_summary(summary, output_format, known)
     return 0
 
 
+def _print_summary(
+    summary: Mapping[str, Any], output_format: str, known: Mapping[str, Who]
+) -> None:
+    if output_format == "json":
+        print(json.dumps(summary, indent=2))  # noqa: T201 - the command's output, for machines
+        return
+    width = shutil.get_terminal_size().columns
+    print("\n".join(render_summary(summary, known, width)))  # noqa: T201 - for a person
+
+
+def render_summary(summary: Mapping[str, Any], known: Mapping[str, Who], width: int) -> list[str]:
+    """A run's result for a person: a heading, one row per instance, the notes and the counts.
+
+    Lines fit `width` (reasons and notes wrap) and carry no trailing spaces.
+    """
+    regions = ", ".join(summary.get("regions", []))
+    dry = " (dry run: nothing changed)" if summary.get("dry_run") else ""
+    lines = [f"{summary['function']}{dry}, {summary['trigger']} trigger, in {regions}"]
+    several_regions = len(summary.get("regions", [])) > 1
+    heading = ("INSTANCE", "NAME", "OWNER", *(("REGION",) if several_regions else ()))
+    rows = [(*heading, "ACTION", "OUTCOME", "REASON")]
+    for entry in summary.get("instances", []):
+        who = known.get(entry["instance_id"], Who("", ""))
+        reason = str(entry["reason"])
+        if entry.get("error_code"):
+            reason += f" [{entry['error_code']}, request {entry.get('request_id') or '-'}]"
+        if entry.get("snapshot_ids"):
+            reason += f" [snapshots: {', '.join(entry['snapshot_ids'])}]"
+        rows.append(
+            (
+                entry["instance_id"],
+                who.name or "-",
+                who.owner or "-",
+                *((entry["region"],) if several_regions else ()),
+                entry["action"],
+                entry["outcome"],
+                reason,
+            )
+        )
+    if len(rows) > 1:
+        lines += table(rows, width)
+    for note in summary.get("notes", []):
+        lines += textwrap.wrap(f"note: {note}", width=max(width, 40), subsequent_indent="      ")
+    counts = ", ".join(f"{count} {name}" for name, count in summary["counts"].items() if count)
+    lines.append(f"=> {counts or 'nothing to do'}")
+    return lines
+
+
+def wrap(
+    text: str, width: int, *, initial_indent: str = "", subsequent_indent: str = ""
+) -> list[str]:
+    """`text` in lines of at most `width` (40 at least), not broken inside words or at hyphens."""
+    return textwrap.wrap(
+        text,
+        width=max(width, _NARROWEST_WRAP),
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_on_hyphens=False,
+    )
+
+
+def table(rows: Sequence[Sequence[str]], width: int) -> list[str]:
+    """Columns padded to their widest cell; the last column wraps to fit `width`.
+
+    When the other columns leave the last one too little room, it goes on its own indented
+    lines under each row instead. No line ends in spaces.
+    """
+    leading = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    indent = sum(leading) + 2 * len(leading)
+    room = width - indent
+    widest_last = max(len(row[-1]) for row in rows)
+    lines: list[str] = []
+    for number, row in enumerate(rows):
+        head = "  ".join(cell.ljust(size) for cell, size in zip(row[:-1], leading, strict=True))
+        last = row[-1]
+        if room >= _NARROWEST_REASON:
+            wrapped = textwrap.wrap(last, width=room, break_on_hyphens=False) or [""]
+            lines.append(f"{head}  {wrapped[0]}".rstrip())
+            lines += [(" " * indent + more).rstrip() for more in wrapped[1:]]
+        else:
+            lines.append(head.rstrip())
+            if number > 0:
+                lines += wrap(last, width, initial_indent="    ", subsequent_indent="    ")
+        if number == 0:
+            rule = "  ".join("-" * size for size in leading)
+            lines.append(
+                f"{rule}  {'-' * min(room, widest_last)}" if room >= _NARROWEST_REASON else rule
+            )
+    return lines
+
+
 class _CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The decision log lines on stderr, so that stdout holds only the result JSON."""
+    """The log lines on stderr, so that stdout holds only the result."""
 
 
-def _log_to_stderr() -> None:
+class _LeaveOut(logging.Filter):
+    """Leaves out log events printed otherwise, so that each thing is read once."""
+
+    def __init__(self, events: frozenset[str]) -> None:
+        super().__init__()
+        self._events = events
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            event = json.loads(record.getMessage()).get("event")
+        except (ValueError, AttributeError):
+            return True
+        return event not in self._events
+
+
+def _log_to_stderr(output_format: str) -> None:
     # Our own logger, not the root one: FC configures the root logger in the cloud, and a test
     # runner may have; each call replaces the previous handler, so repeated runs do not stack.
     logger = logging.getLogger("ecs_lifecycle")
@@ -91,6 +249,8 @@ def _log_to_stderr() -> None:
         logger.removeHandler(handler)
     handler = _CliLogHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    shown_otherwise = _PRINTED_ANYWAY | (_SHOWN_BY_THE_TABLE if output_format == "table" else set())
+    handler.addFilter(_LeaveOut(frozenset(shown_otherwise)))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -110,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments and arguments[0] == "emulator":
         from ecs_emulator.cli import main as emulator_main  # noqa: PLC0415 - dev tool only
 
-        return int(emulator_main(arguments[1:]))
+        return int(emulator_main(arguments[1:], prog="ecs-lifecycle emulator"))
     if arguments and arguments[0] == "demo":
         from ecs_emulator.demo import main as demo_main  # noqa: PLC0415 - dev tool only
 
@@ -120,16 +280,29 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser = commands.add_parser("invoke", help="run a function's handler locally")
     invoke_parser.add_argument("function", choices=sorted(FUNCTION_NAMES))
     invoke_parser.add_argument("--event", help="event JSON file, or - for stdin (default: {})")
+    invoke_parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="table: for a person (the default on a terminal); json: the handler's result, "
+        "exactly as FC returns it, with JSON log lines on stderr (the default when piped)",
+    )
+    invoke_parser.add_argument(
+        "--owner-tag",
+        default=OWNER_TAG,
+        help=f"the tag the table shows as OWNER (default {OWNER_TAG})",
+    )
     commands.add_parser("emulator", help="run the local ECS emulator (see: emulator --help)")
     commands.add_parser("demo", help="run the three functions on the emulator's demo fleet")
     options = parser.parse_args(arguments)
-    _log_to_stderr()
+    output_format = options.format or ("table" if sys.stdout.isatty() else "json")
+    _log_to_stderr(output_format)
     try:
         event = _read_event(options.event)
     except OSError as error:
         print(f"refused: cannot read the event: {error}", file=sys.stderr)  # noqa: T201
         return EXIT_REFUSED
-    return invoke(FUNCTION_NAMES[options.function], event)
+    return invoke(FUNCTION_NAMES[options.function], event, output_format, options.owner_tag)
 
 
 if __name__ == "__main__":

@@ -218,8 +218,27 @@ class EcsGateway:
         self._pacer = Pacer(calls_per_second, clock)
         self._retry = retry or RetryPolicy()
         self._deadline = deadline
+        self._regions: frozenset[str] | None = None  # DescribeRegions' answer, asked once
+        self._regions_lock = threading.Lock()
 
     # --- reads -------------------------------------------------------------------------------
+
+    def describe_regions(self, asked_in: str) -> frozenset[str]:
+        """The region ids ECS offers this account (DescribeRegions), asked once per gateway.
+
+        A gateway serves one run, so the list is fresh each run and costs one call. The call has
+        no RegionId: any region's endpoint answers with the whole list, so it goes to `asked_in`'s
+        (a region known to exist, e.g. the function's own). Needs no RAM permission (API reference
+        "DescribeRegions": "No authorization for this operation").
+        """
+        with self._regions_lock:
+            if self._regions is None:
+                request = ecs_models.DescribeRegionsRequest()
+                send = _sender("describe_regions", request)
+                regions = self._call("DescribeRegions", asked_in, send).body.regions
+                listed = regions.region if regions else None
+                self._regions = frozenset(str(item.region_id) for item in listed or [])
+            return self._regions
 
     def describe_instances(
         self,
@@ -651,6 +670,7 @@ def _to_instance(item: Any, region: str) -> Instance:
         spot_strategy=str(item.spot_strategy or "NoSpot"),
         start_time=parse_api_time(item.start_time),
         lock_reasons=tuple(str(lock.lock_reason) for lock in locks or [] if lock.lock_reason),
+        name=str(item.instance_name or ""),
     )
 
 

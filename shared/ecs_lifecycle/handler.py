@@ -47,6 +47,7 @@ from ecs_lifecycle.planning import (
     decide_stop,
     resolve_manual_time,
 )
+from ecs_lifecycle.regions import check_regions
 from ecs_lifecycle.selection import Selection, TagSelector
 from ecs_lifecycle.settings import (
     AutoReleaseOptions,
@@ -57,6 +58,7 @@ from ecs_lifecycle.settings import (
     build_request,
     outside_region_fence,
     parse_options,
+    require_regions,
 )
 
 GatewayFactory = Callable[..., Any]
@@ -186,6 +188,7 @@ def _run(
     clock = services.clock
     now = clock.now()
     with _refusals_logged(request.function):
+        require_regions(request.selection.regions)
         resolve_manual_time(request.schedule, now)  # a manual time outside the window: refuse now
     limit = _time_limit(context, request.settings, services.environ)
     # Stop starting work a margin before FC kills the run (at most a quarter of a short limit).
@@ -193,6 +196,8 @@ def _run(
         seconds=limit - min(request.settings.deadline_margin_seconds, limit / 4)
     )
     gateway = services.gateway_factory(request.settings, clock, deadline)
+    with _refusals_logged(request.function):
+        check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
     decisions = plan(request, instances, now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
@@ -211,16 +216,22 @@ def _run(
         poll_interval=services.poll_interval or request.settings.poll_seconds,
         snapshot_retention_days=request.settings.snapshot_retention_days,
     )
+    if not instances:
+        summary.notes.append(f"no instance matched {request.selection.describe()}")
     with _refusals_logged(request.function):
         try:
             check_blast_radius(decisions, request.max_instances)
-        except BlastRadiusExceededError:
-            # Cancellations destroy nothing, so the cap never holds them back.
-            cancels = [d for d in decisions if d.changes and not d.destructive]
-            if cancels:
-                summary.results.extend(execute(cancels, execution))
-                log_summary(summary)
-            raise
+        except BlastRadiusExceededError as over:
+            if request.dry_run:
+                # A dry run still shows what it would do, so the operator can see why.
+                summary.notes.append(f"the real run would be refused: {over.problem}")
+            else:
+                # Cancellations destroy nothing, so the cap never holds them back.
+                cancels = [d for d in decisions if d.changes and not d.destructive]
+                if cancels:
+                    summary.results.extend(execute(cancels, execution))
+                    log_summary(summary)
+                raise
     results = execute(decisions, execution)
     summary.results.extend(results)
     summary.results.extend(

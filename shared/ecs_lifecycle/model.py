@@ -65,6 +65,7 @@ class Instance:
     start_time: datetime | None = None  # the last start, to the minute (DescribeInstances)
     # OperationLocks.LockReason (`security`, `financial`, ...): ECS has locked the instance.
     lock_reasons: tuple[str, ...] = ()
+    name: str = ""  # InstanceName: only for people reading a run's output; no rule reads it
 
     def tag(self, key: str) -> str | None:
         """The value of tag `key`, or None when the instance does not carry it."""

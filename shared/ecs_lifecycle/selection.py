@@ -20,6 +20,11 @@ _REGION: Final = re.compile(r"^[a-z]{2,8}(?:-[a-z0-9]{1,16}){1,4}$")
 # Tag keys and values: printable, no control characters; ECS allows up to 128 characters.
 _TAG_TEXT: Final = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 _RESERVED_TAG_PREFIXES: Final = ("aliyun", "acs:")
+_SHOWN_IDS: Final = 5  # a note names this many ids of a long list
+_WILDCARD_MEANING: Final = (
+    "* means any value, and only as a whole value (env=*); "
+    "it is no wildcard inside a key or a value"
+)
 
 
 def validate_instance_id(field: str, value: str) -> str:
@@ -105,6 +110,10 @@ class TagSelector:
         for raw_key, raw_value in pairs:
             if not isinstance(raw_key, str) or not isinstance(raw_value, str):
                 raise InvalidInputError(field, "tag keys and values must be strings")
+            if ANY_VALUE in raw_key or (ANY_VALUE in raw_value and raw_value != ANY_VALUE):
+                # env=dev* would match only the literal value "dev*": refuse what looks like a
+                # pattern rather than match nothing.
+                raise InvalidInputError(field, f"{raw_key}={raw_value}: {_WILDCARD_MEANING}")
             key = validate_tag_text(field, "key", raw_key)
             if key.lower().startswith(_RESERVED_TAG_PREFIXES):
                 raise InvalidInputError(field, f"tag key {key!r} uses a reserved prefix")
@@ -143,6 +152,17 @@ class Selection:
     @property
     def is_empty(self) -> bool:
         return self.instance_ids is None and self.tags is None
+
+    def describe(self) -> str:
+        """What the selection asks for, for a person: `tags env=dev in cn-hangzhou`."""
+        parts = []
+        if self.instance_ids is not None:
+            shown = ", ".join(self.instance_ids[:_SHOWN_IDS])
+            more = len(self.instance_ids) - _SHOWN_IDS
+            parts.append(f"instance ids {shown}" + (f" and {more} more" if more > 0 else ""))
+        if self.tags is not None:
+            parts.append(f"tags {self.tags.describe()}")
+        return f"{' and '.join(parts) or 'nothing'} in {', '.join(self.regions)}"
 
     def matches(self, instance: Instance) -> bool:
         """Both conditions must hold when both are given (re-checked on what ECS returned)."""

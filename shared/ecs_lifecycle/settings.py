@@ -35,6 +35,9 @@ MAX_INSTANCE_IDS: Final = 1000
 DEFAULT_MAX_INSTANCES: Final = 100
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+NO_REGION: Final = (
+    "no region: name regions in the event, set TARGET_REGIONS, or run where FC sets FC_REGION"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class Settings:
             ConfigError: naming the variable that is missing or malformed.
         """
         env = _Env(environ)
+        # No region at all is refused by the run (require_regions), not here: an event that
+        # names its regions needs no region setting.
         regions_text = env.text("TARGET_REGIONS") or env.text("FC_REGION")
         tags_text = env.text("TARGET_TAGS")
         try:
@@ -152,6 +157,17 @@ def parse_regions(field: str, spec: str | list[str]) -> tuple[str, ...]:
     regions = unique(validate_region(field, item.strip()) for item in items if item.strip())
     if not regions:
         raise InvalidInputError(field, "no region given")
+    return regions
+
+
+def require_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+    """The run's regions; refuse a run that has none from its event or its settings.
+
+    Raises:
+        ConfigError: no region anywhere.
+    """
+    if not regions:
+        raise ConfigError("TARGET_REGIONS", NO_REGION)
     return regions
 
 
@@ -337,13 +353,7 @@ def fenced_regions(settings: Settings, asked: str | list[str] | None) -> tuple[s
     """
     fence = settings.regions
     if asked is None:
-        if not fence:
-            raise ConfigError(
-                "TARGET_REGIONS",
-                "no region: set TARGET_REGIONS, run where FC sets FC_REGION, or name regions "
-                "in the event",
-            )
-        return fence
+        return require_regions(fence)
     regions = parse_regions("regions", asked)
     outside = [region for region in regions if fence and region not in fence]
     if outside:

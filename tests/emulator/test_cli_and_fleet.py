@@ -25,7 +25,8 @@ from ecs_emulator import (
     load_fleet_file,
     make_sdk_client,
 )
-from ecs_emulator.cli import main
+from ecs_emulator.cli import build_emulator, build_parser, main
+from ecs_emulator.clock import SystemClock
 
 
 def read_until(
@@ -54,7 +55,7 @@ def read_until(
         except queue.Empty:
             continue
         printed.append(line)
-        key, sep, value = line.strip().partition("=")
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
         if sep:
             seen[key] = value
         if line.startswith(prefix):
@@ -70,8 +71,10 @@ def test_standalone_server_prints_its_endpoint_and_serves_the_sdk(tmp_path: Path
         text=True,
     )
     try:
-        environment = read_until(process, "ALIBABA_CLOUD_ACCESS_KEY_SECRET=")
+        environment = read_until(process, "export ALIBABA_CLOUD_ACCESS_KEY_SECRET=")
         assert environment["ECS_PROTOCOL"] == "http"
+        # Everything the README's next step needs, the region included.
+        assert environment["FC_REGION"] == "cn-hangzhou"
         config = Config(
             access_key_id=environment["ALIBABA_CLOUD_ACCESS_KEY_ID"],
             access_key_secret=environment["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
@@ -92,7 +95,7 @@ def test_standalone_server_prints_its_endpoint_and_serves_the_sdk(tmp_path: Path
     assert process.returncode == 0
 
 
-def test_list_prints_the_fleet_and_exits(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_serve_prints_the_whole_fleet_and_exits(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(
             [
@@ -100,7 +103,7 @@ def test_list_prints_the_fleet_and_exits(capsys: pytest.CaptureFixture[str]) -> 
                 "7",
                 "--regions",
                 "cn-hangzhou,cn-shanghai",
-                "--list",
+                "--no-serve",
                 "--prepaid-share",
                 "1",
             ]
@@ -111,6 +114,53 @@ def test_list_prints_the_fleet_and_exits(capsys: pytest.CaptureFixture[str]) -> 
     assert printed.startswith("7 instances")
     assert printed.count("PrePaid") >= 7
     assert "ECS_ENDPOINT" not in printed
+
+
+def test_the_default_clock_is_real_time_as_the_help_says() -> None:
+    # A frozen clock by default left instances Stopping forever and a release waiting 900 s.
+    parser = build_parser()
+    emulator, _ = build_emulator(parser.parse_args([]))
+    assert isinstance(emulator.clock, SystemClock)
+    real_clock = next(a for a in parser._actions if "--real-clock" in a.option_strings)
+    assert real_clock.help is not None
+    assert "(the default)" in real_clock.help
+    fake, _ = build_emulator(parser.parse_args(["--fake-clock"]))
+    assert isinstance(fake.clock, FakeClock)
+
+
+def test_every_option_has_help_and_the_usage_names_the_command() -> None:
+    parser = build_parser("ecs-lifecycle emulator")
+    assert parser.format_usage().startswith("usage: ecs-lifecycle emulator")
+    undocumented = [
+        action.option_strings
+        for action in parser._actions  # argparse has no public list of its actions
+        if action.option_strings and not action.help
+    ]
+    assert undocumented == []
+
+
+def test_the_default_fleet_is_the_demo_fleet_the_sample_events_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--no-serve"]) == 0
+    printed = capsys.readouterr().out
+    samples = Path(__file__).resolve().parents[3] / "shared" / "events"
+    for name in ("manual-stop-ids.json", "eventbridge-ecs-tagresources.json"):
+        for instance_id in json.loads((samples / name).read_text()).get("instance_ids", []):
+            assert instance_id in printed
+    assert "i-bp1dev000000000001" in printed
+    # Something of every kind the functions keep: protected, PrePaid, deletion protection.
+    assert "protected=true" in printed
+    assert "PrePaid" in printed
+    assert next(line for line in printed.splitlines() if "dev-guarded" in line).endswith("yes")
+
+
+def test_a_generated_fleet_holds_instances_to_keep_by_default() -> None:
+    _, instances = build_emulator(build_parser().parse_args(["--count", "200"]))
+    assert any(i.charge_type == "PrePaid" for i in instances)
+    assert any(i.deletion_protection for i in instances)
+    assert any(i.tags.get("protected") == "true" for i in instances)
+    assert all("owner" in i.tags for i in instances)
 
 
 def test_fleet_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,7 +182,7 @@ def test_fleet_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     specs = load_fleet_file(fleet)
     assert [s.instance_id for s in specs] == ["i-dev1", "i-prod1"]
-    assert main(["--fleet", str(fleet), "--list"]) == 0
+    assert main(["--fleet", str(fleet), "--no-serve"]) == 0
     assert "i-prod1" in capsys.readouterr().out
 
 
@@ -150,7 +200,7 @@ def test_bad_fleet_files_are_refused(
 ) -> None:
     fleet = tmp_path / "fleet.json"
     fleet.write_text(content)
-    assert main(["--fleet", str(fleet), "--list"]) == 2
+    assert main(["--fleet", str(fleet), "--no-serve"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot build the fleet")
 
 

@@ -19,6 +19,7 @@ from ecs_lifecycle.settings import (
     Settings,
     build_request,
     parse_options,
+    require_regions,
 )
 
 BASE_ENV = {"FC_REGION": "cn-hangzhou"}
@@ -205,9 +206,14 @@ def test_bad_settings_name_the_variable(env: dict[str, str], name: str) -> None:
     assert refused.value.field == name
 
 
-def test_a_region_is_required() -> None:
+def test_a_region_is_required_from_the_event_or_the_settings() -> None:
+    settings = Settings.from_env(Function.STOP, {"TARGET_TAGS": "env=dev"})
+    assert settings.regions == ()
     with pytest.raises(ConfigError, match="TARGET_REGIONS"):
-        build_request(Settings.from_env(Function.STOP, {"TARGET_TAGS": "env=dev"}), None)
+        require_regions(build_request(settings, None).selection.regions)
+    # An event that names its regions needs no region setting.
+    named = build_request(settings, parse_options(Function.STOP, {"regions": ["cn-shanghai"]}))
+    assert require_regions(named.selection.regions) == ("cn-shanghai",)
 
 
 OPTION_VALUES = st.one_of(
