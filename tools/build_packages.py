@@ -172,8 +172,9 @@ def deps_key(requirements: Path) -> str:
     """What the dependency install depends on: the pins and the target platform."""
     digest = hashlib.sha256(requirements.read_bytes())
     # "pip310": installs made before pip ran under the runtime's Python lacked marker-only deps;
-    # the pruning and the bytecode are part of the cached install too.
-    digest.update(f"\0{PLATFORM}\0{RUNTIME_PYTHON}\0cp\0pip310\0{INVALIDATION_MODE}".encode())
+    # the pruning and the bytecode (its mode, its fixed hash seed) are part of the cached install.
+    digest.update(f"\0{PLATFORM}\0{RUNTIME_PYTHON}\0cp\0pip310".encode())
+    digest.update(f"\0{INVALIDATION_MODE}\0seed0".encode())
     return digest.hexdigest()[:16]
 
 
@@ -259,8 +260,13 @@ def compile_bytecode(python: str, root: Path, deployed_root: str, paths: list[Pa
         deployed_root,
         *(str(path.resolve()) for path in paths),
     ]
+    # A fixed hash seed: set constants (`x in {"a", "b"}`) are marshalled in hash order, so a
+    # random seed would make every build's bytecode, and zip, differ.
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
     # The arguments are ours, not user input: no shell, a fixed command line.
-    completed = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603
+    completed = subprocess.run(  # noqa: S603
+        command, check=False, capture_output=True, text=True, env=environment
+    )
     if completed.returncode != 0:
         raise BuildError(
             f"compileall ({python}) failed under {root}:\n"

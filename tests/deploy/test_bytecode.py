@@ -227,3 +227,27 @@ def test_a_build_by_another_python_version_is_refused(runtime: Runtime, tmp_path
     assert completed.returncode == 1
     assert f"must be built by the runtime's Python {runtime.version}" in completed.stderr
     assert not (tmp_path / "out").exists(), "nothing was built"
+
+
+def test_an_unchanged_package_builds_to_the_same_bytes(packages: Path, tmp_path: Path) -> None:
+    """Bytecode included: a rebuild (another directory, another hash seed) changes no byte, so
+    `s deploy` uploads nothing when nothing changed."""
+    completed = subprocess.run(  # noqa: S603 - our own tool, fixed arguments
+        [
+            sys.executable,
+            str(BUILD_TOOL),
+            "--out",
+            str(tmp_path / "again"),
+            "--cache",
+            str(DEPS_CACHE),
+            "ecs-stop",
+        ],
+        env={**os.environ, "PYTHONHASHSEED": "random"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    again = (tmp_path / "again" / "ecs-stop.zip").read_bytes()
+    assert again == (packages / "ecs-stop.zip").read_bytes()
