@@ -6,6 +6,14 @@ For every function it writes `build/<function-name>/` and `build/<function-name>
     ecs_lifecycle/    the core package, without the local dev tool (cli.py) and caches
     python/           the pinned runtime dependencies (s.yaml: PYTHONPATH=/code/python)
 
+Every module ships with its bytecode, compiled by the runtime's Python version: FC unpacks the
+package into /code, which is read-only, so Python can never cache bytecode there and a package
+without it compiles every module it imports on every cold start (the ECS SDK alone is over a
+thousand modules). The bytecode is `unchecked-hash`: valid without the sources' timestamps, which
+unzipping changes, and never compared with the source, which cannot change in /code. The sources
+stay, for readable tracebacks. What the runtime never imports is left out: test folders inside
+the dependencies, type stubs and caches; every distribution keeps its licence and metadata.
+
 The dependencies are installed for the FC runtime, not for this machine: Linux x86_64
 manylinux2014 wheels (glibc 2.17, which Debian 10's glibc 2.28 runs) for CPython 3.10, binary
 wheels only, so a developer's macOS can never ship the wrong compiled modules. pip itself runs
@@ -50,11 +58,21 @@ DEPS_SUBDIR: Final = "python"
 # The runtime in s.yaml (python3.10 on Debian 10); change both together.
 RUNTIME_PYTHON: Final = "3.10"
 PLATFORM: Final = "manylinux2014_x86_64"
+# Where FC unpacks the package: the paths compiled into the bytecode (tracebacks show them).
+FC_CODE_DIR: Final = "/code"
 # Development-only modules of the core package: never deployed.
 EXCLUDED_CORE_FILES: Final = frozenset({"cli.py"})
-# Caches, and the console scripts pip writes for the build machine's interpreter.
+# Caches, and the console scripts pip writes for the build machine's interpreter. Bytecode from
+# anywhere else is dropped too: the build compiles its own, with the runtime's Python.
 EXCLUDED_NAMES: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", "bin"})
 EXCLUDED_SUFFIXES: Final = (".pyc", ".pyo")
+# What the runtime never imports from a dependency: its own test suites and its type stubs.
+EXCLUDED_DEPENDENCY_DIRECTORIES: Final = frozenset({"tests", "test"})
+EXCLUDED_DEPENDENCY_SUFFIXES: Final = (".pyi",)
+# Bytecode that needs no source timestamp (see the module docstring); the cache tag it is
+# written under is the runtime's, e.g. index.cpython-310.pyc.
+INVALIDATION_MODE: Final = "unchecked-hash"
+BYTECODE_TAG: Final = "cpython-" + RUNTIME_PYTHON.replace(".", "")
 COMPLETE_MARKER: Final = ".complete"
 RUNTIME_PYTHON_OVERRIDE: Final = "ECS_LIFECYCLE_RUNTIME_PYTHON"
 # Fixed zip timestamps (the zip epoch) so an unchanged package zips to the same bytes.
@@ -66,14 +84,25 @@ class BuildError(Exception):
 
 
 def find_runtime_python() -> str:
-    """An interpreter of the runtime's Python version that has pip.
+    """An interpreter of the runtime's Python version that has pip: it installs and compiles.
 
     Raises:
-        BuildError: none was found; the message says where it looked.
+        BuildError: none was found (the message says where it looked), or the one named by
+            ECS_LIFECYCLE_RUNTIME_PYTHON is another version.
     """
     name = f"python{RUNTIME_PYTHON}"
+    chosen = os.environ.get(RUNTIME_PYTHON_OVERRIDE)
+    if chosen:
+        # Asked for by name: another version would compile bytecode the runtime cannot load.
+        found = _probe_version(chosen)
+        if found != RUNTIME_PYTHON:
+            raise BuildError(
+                f"{RUNTIME_PYTHON_OVERRIDE}={chosen} is "
+                f"{f'Python {found}' if found else 'not a Python with pip'}, and the package "
+                f"must be built by the runtime's Python {RUNTIME_PYTHON} (s.yaml: {name})"
+            )
+        return chosen
     candidates = [
-        os.environ.get(RUNTIME_PYTHON_OVERRIDE),
         sys.executable,
         shutil.which(name),
         # pyenv's shim only runs when that version is selected; its real binary always does.
@@ -86,17 +115,7 @@ def find_runtime_python() -> str:
         if not candidate or candidate in tried:
             continue
         tried.append(candidate)
-        try:
-            probe = subprocess.run(  # noqa: S603 - a local interpreter, fixed arguments
-                [candidate, "-c", _PROBE],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if probe.returncode == 0 and probe.stdout.strip() == RUNTIME_PYTHON:
+        if _probe_version(candidate) == RUNTIME_PYTHON:
             return candidate
     raise BuildError(
         f"no {name} with pip found (tried {', '.join(tried)}). pip must run under the runtime's "
@@ -107,6 +126,21 @@ def find_runtime_python() -> str:
 
 # Prints the version only if pip is importable too.
 _PROBE: Final = "import sys, pip; print('%d.%d' % sys.version_info[:2])"
+
+
+def _probe_version(candidate: str) -> str | None:
+    """The Python version ("3.10") of `candidate` if it runs and has pip, else None."""
+    try:
+        probe = subprocess.run(  # noqa: S603 - a local interpreter, fixed arguments
+            [candidate, "-c", _PROBE],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return probe.stdout.strip() if probe.returncode == 0 else None
 
 
 def pip_arguments(python: str, requirements: Path, target: Path) -> list[str]:
@@ -137,21 +171,25 @@ def pip_arguments(python: str, requirements: Path, target: Path) -> list[str]:
 def deps_key(requirements: Path) -> str:
     """What the dependency install depends on: the pins and the target platform."""
     digest = hashlib.sha256(requirements.read_bytes())
-    # "pip310": installs made before pip ran under the runtime's Python lacked marker-only deps.
+    # "pip310": installs made before pip ran under the runtime's Python lacked marker-only deps;
+    # the pruning and the bytecode (its mode, its fixed hash seed) are part of the cached install.
     digest.update(f"\0{PLATFORM}\0{RUNTIME_PYTHON}\0cp\0pip310".encode())
+    digest.update(f"\0{INVALIDATION_MODE}\0seed0".encode())
     return digest.hexdigest()[:16]
 
 
-def ensure_deps(requirements: Path, cache: Path) -> Path:
-    """The installed dependencies for `requirements`, from the cache or freshly installed.
+def ensure_deps(requirements: Path, cache: Path, python: str) -> Path:
+    """The installed and compiled dependencies for `requirements`, cached or freshly installed.
+
+    `python` is the runtime's interpreter (find_runtime_python): pip and the compiler run on it.
 
     Raises:
-        BuildError: pip failed (no network and nothing cached, or a pin without such a wheel).
+        BuildError: pip failed (no network and nothing cached, or a pin without such a wheel),
+            or a dependency's module does not compile.
     """
     deps = cache / f".deps-{deps_key(requirements)}"
     if (deps / COMPLETE_MARKER).is_file():
         return deps
-    python = find_runtime_python()
     staging = cache / f"{deps.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -166,6 +204,7 @@ def ensure_deps(requirements: Path, cache: Path) -> Path:
             f"{RUNTIME_PYTHON}:\n{completed.stderr.strip() or completed.stdout.strip()}"
         )
     _prune(staging)
+    compile_bytecode(python, staging, f"{FC_CODE_DIR}/{DEPS_SUBDIR}", [staging])
     (staging / COMPLETE_MARKER).write_text("ok\n")
     # Only a complete install gets the cache name; an interrupted one is never reused.
     shutil.rmtree(deps, ignore_errors=True)
@@ -174,12 +213,74 @@ def ensure_deps(requirements: Path, cache: Path) -> Path:
 
 
 def _prune(root: Path) -> None:
-    """Drop caches and build-machine scripts from a tree, in place."""
+    """Drop what the runtime never imports from installed dependencies, in place.
+
+    Caches, build-machine scripts, foreign bytecode, test folders and type stubs go; licences and
+    `*.dist-info` metadata stay.
+    """
     for path in sorted(root.rglob("*"), reverse=True):
-        if path.name in EXCLUDED_NAMES and path.is_dir():
+        if not path.exists():  # inside a folder removed a moment ago
+            continue
+        if path.is_dir() and (
+            path.name in EXCLUDED_NAMES
+            or (path.name in EXCLUDED_DEPENDENCY_DIRECTORIES and not _is_metadata(path, root))
+        ):
             shutil.rmtree(path)
-        elif path.suffix in EXCLUDED_SUFFIXES and path.is_file():
+        elif path.is_file() and path.name.endswith(
+            EXCLUDED_SUFFIXES + EXCLUDED_DEPENDENCY_SUFFIXES
+        ):
             path.unlink()
+
+
+def _is_metadata(path: Path, root: Path) -> bool:
+    """Whether `path` lies in a distribution's metadata (`*.dist-info`), which always ships."""
+    return any(part.endswith(".dist-info") for part in path.relative_to(root).parts)
+
+
+def compile_bytecode(python: str, root: Path, deployed_root: str, paths: list[Path]) -> None:
+    """Compile every module under `paths` (inside `root`) with `python`, for the runtime.
+
+    Tracebacks name the files where FC will have them: `root` is replaced by `deployed_root`.
+
+    Raises:
+        BuildError: a module does not compile (the runtime could not import it either).
+    """
+    command = [
+        python,
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",  # one worker per core
+        "--invalidation-mode",
+        INVALIDATION_MODE,
+        "-s",
+        str(root.resolve()),
+        "-p",
+        deployed_root,
+        *(str(path.resolve()) for path in paths),
+    ]
+    # A fixed hash seed: set constants (`x in {"a", "b"}`) are marshalled in hash order, so a
+    # random seed would make every build's bytecode, and zip, differ.
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    # The arguments are ours, not user input: no shell, a fixed command line.
+    completed = subprocess.run(  # noqa: S603
+        command, check=False, capture_output=True, text=True, env=environment
+    )
+    if completed.returncode != 0:
+        raise BuildError(
+            f"compileall ({python}) failed under {root}:\n"
+            f"{completed.stdout.strip() or completed.stderr.strip()}"
+        )
+
+
+def missing_bytecode(package: Path) -> list[str]:
+    """The modules under `package` without bytecode for the runtime's Python, as relative paths."""
+    return [
+        source.relative_to(package).as_posix()
+        for source in sorted(package.rglob("*.py"))
+        if not (source.parent / "__pycache__" / f"{source.stem}.{BYTECODE_TAG}.pyc").is_file()
+    ]
 
 
 def _ignore_core(directory: str, names: list[str]) -> set[str]:
@@ -193,11 +294,12 @@ def _ignore_deps(_directory: str, names: list[str]) -> set[str]:
     return {COMPLETE_MARKER} & set(names)
 
 
-def build_package(function: str, out: Path, deps: Path) -> Path:
-    """Write `out/<function>/` and return it.
+def build_package(function: str, out: Path, deps: Path, python: str) -> Path:
+    """Write `out/<function>/`, compiled by `python` (the runtime's), and return it.
 
     Raises:
-        BuildError: the function's handler is missing or does not define `handler`.
+        BuildError: the function's handler is missing or does not define `handler`, or a module
+            does not compile or has no bytecode for the runtime.
     """
     source = REPO / "functions" / FUNCTIONS[function] / HANDLER_FILE
     check_handler(source)
@@ -207,6 +309,13 @@ def build_package(function: str, out: Path, deps: Path) -> Path:
     shutil.copy2(source, package / HANDLER_FILE)
     shutil.copytree(REPO / "shared" / CORE_PACKAGE, package / CORE_PACKAGE, ignore=_ignore_core)
     shutil.copytree(deps, package / DEPS_SUBDIR, ignore=_ignore_deps)
+    compile_bytecode(python, package, FC_CODE_DIR, [package / HANDLER_FILE, package / CORE_PACKAGE])
+    missing = missing_bytecode(package)
+    if missing:
+        raise BuildError(
+            f"{len(missing)} module(s) in {package} have no {BYTECODE_TAG} bytecode, e.g. "
+            f"{', '.join(missing[:5])}"
+        )
     return package
 
 
@@ -252,10 +361,12 @@ def build(out: Path, cache: Path, functions: list[str]) -> list[Path]:
     Raises:
         BuildError: see ensure_deps and build_package.
     """
-    deps = ensure_deps(REPO / "requirements.txt", cache)
+    # Even with the dependencies cached: the core is compiled by the runtime's Python every time.
+    python = find_runtime_python()
+    deps = ensure_deps(REPO / "requirements.txt", cache, python)
     archives = []
     for function in functions:
-        package = build_package(function, out, deps)
+        package = build_package(function, out, deps, python)
         archives.append(write_zip(package))
     return archives
 
@@ -279,8 +390,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build failed: {error}", file=sys.stderr)  # noqa: T201 - a command's output
         return 1
     for archive in archives:
-        size = archive.stat().st_size / 1e6
-        print(f"built {archive.with_suffix('')}/ and {archive.name} ({size:.1f} MB)")  # noqa: T201
+        zipped = archive.stat().st_size / 1e6
+        unpacked = sum(path.stat().st_size for path in _files(archive.with_suffix(""))) / 1e6
+        print(  # noqa: T201 - a command's output
+            f"built {archive.with_suffix('')}/ ({unpacked:.1f} MB) and {archive.name} "
+            f"({zipped:.1f} MB)"
+        )
     return 0
 
 

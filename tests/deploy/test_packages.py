@@ -22,10 +22,15 @@ from .checks import REPO_ROOT
 from .conftest import Deployment, Runtime
 
 EVENTS: Final = REPO_ROOT.parent / "shared" / "events"
+REQUIREMENTS: Final = [
+    line
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
 FUNCTIONS: Final = ("ecs-stop", "ecs-release", "ecs-auto-release")
 FC_CODE_DIR: Final = PurePosixPath("/code")
-# Never deployed: the local dev tool, the emulator, tests, and caches.
-FORBIDDEN_PARTS: Final = frozenset({"__pycache__", "ecs_emulator", "tests", ".pytest_cache"})
+# Never deployed: the emulator, tests, and caches (__pycache__ holds the build's own bytecode).
+FORBIDDEN_PARTS: Final = frozenset({"ecs_emulator", "tests", ".pytest_cache", ".mypy_cache"})
 # Debian 10 (python3.10's runtime image) has glibc 2.28.
 RUNTIME_GLIBC: Final = (2, 28)
 _LEGACY_MANYLINUX: Final = {
@@ -83,7 +88,7 @@ def test_the_package_holds_the_handler_the_core_and_the_dependencies_only(
 ) -> None:
     code = _unzip(packages, function, tmp_path / "code")
     top = {path.name for path in code.iterdir()}
-    assert top == {"index.py", "ecs_lifecycle", "python"}
+    assert top == {"index.py", "__pycache__", "ecs_lifecycle", "python"}
     assert (code / "index.py").read_bytes() == (
         REPO_ROOT / "functions" / function.removeprefix("ecs-").replace("-", "_") / "index.py"
     ).read_bytes()
@@ -93,11 +98,50 @@ def test_the_package_holds_the_handler_the_core_and_the_dependencies_only(
     everything = list(code.rglob("*"))
     ours = [p for p in everything if p.relative_to(code).parts[0] != "python"]
     assert not [p for p in ours if FORBIDDEN_PARTS & set(p.relative_to(code).parts)]
-    # Dependencies may carry their own tests inside their packages; nothing of ours is there.
     assert not FORBIDDEN_PARTS & {p.name for p in (code / "python").iterdir()}
-    assert not [p for p in everything if p.name == "__pycache__"]
-    assert not [p for p in everything if p.suffix in (".pyc", ".pyo")]
+    # The only bytecode is the build's own, next to its source (tests/deploy/test_bytecode.py).
+    assert not [p for p in everything if p.suffix == ".pyo"]
+    assert not [p for p in everything if p.suffix == ".pyc" and p.parent.name != "__pycache__"]
     assert not (code / "python" / "bin").exists()
+
+
+def _shipped(record_path: str) -> bool:
+    """Whether the build keeps a file pip installed (a RECORD entry, relative to python/)."""
+    parts = PurePosixPath(record_path).parts
+    metadata = parts[0].endswith(".dist-info")
+    return not (
+        parts[0] in ("..", "bin")  # console scripts for the build machine's interpreter
+        or "__pycache__" in parts
+        or record_path.endswith((".pyc", ".pyi"))
+        or (not metadata and bool({"tests", "test"} & set(parts[:-1])))
+    )
+
+
+def test_dependencies_ship_everything_but_tests_stubs_and_caches(
+    packages: Path, tmp_path: Path
+) -> None:
+    """Every file pip installed is in the package (licences and metadata included), except what
+    the runtime never imports: test folders, type stubs, caches and console scripts."""
+    deps = _unzip(packages, "ecs-release", tmp_path / "code") / "python"
+    distributions = sorted(deps.glob("*.dist-info"))
+    assert len(distributions) >= len(REQUIREMENTS), "one per pinned requirement at least"
+    kept = left_out = 0
+    for distribution in distributions:
+        assert (distribution / "METADATA").is_file(), distribution.name
+        for line in (distribution / "RECORD").read_text().splitlines():
+            path = line.rsplit(",", 2)[0]
+            if _shipped(path):
+                assert (deps / path).is_file(), f"{distribution.name}: {path} was left out"
+                kept += 1
+            else:
+                assert not (deps / path).exists(), f"{distribution.name}: {path} was shipped"
+                left_out += 1
+    assert kept > 1000
+    assert left_out > 0, "the dependencies' tests and stubs are there to be left out"
+    licences = [p for p in deps.glob("*.dist-info/**/*") if "LICEN" in p.name.upper()]
+    assert licences
+    assert not list(deps.rglob("*.pyi"))
+    assert not [p for p in deps.rglob("test*") if p.is_dir() and p.name in ("tests", "test")]
 
 
 def _glibc_of(tag: str) -> tuple[int, int] | None:
