@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ecs_lifecycle.cli import make_context
-from ecs_lifecycle.ecs import make_gateway
-from ecs_lifecycle.handler import GatewayFactory, Services, handle
+from ecs_lifecycle.ecs import GatewayFactory, make_gateway
+from ecs_lifecycle.handler import Services, handle
 
 if TYPE_CHECKING:
     from ecs_emulator import EcsEmulator

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from ecs_lifecycle.clock import Clock
-    from ecs_lifecycle.ecs import EcsGateway, SnapshotInfo
+    from ecs_lifecycle.ecs import Gateway, SnapshotInfo
 
 GONE_CODES: Final = frozenset(
     {"InvalidInstanceId.NotFound", "InvalidInstanceIds.NotFound", "NoSuchResource"}
@@ -71,7 +71,7 @@ class Execution:
     `planned_at` is the moment the run read the instances and planned on them.
     """
 
-    gateway: EcsGateway
+    gateway: Gateway
     clock: Clock
     deadline: datetime
     dry_run: bool

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from alibabacloud_credentials.client import Client as CredentialClient
 from alibabacloud_ecs20140526 import models as ecs_models
@@ -197,6 +197,66 @@ class Pacer:
             self._next = slot + self._interval
         if slot > now:
             self._clock.sleep(slot - now)
+
+
+class Gateway(Protocol):
+    """The ECS operations the executor and the handler use: the seam between them and the SDK.
+
+    `EcsGateway` is the real one; tests also use an in-memory twin (tests/twin.py), and one
+    contract test (tests/contract/) holds both to the same answers. Every method raises
+    `EcsApiError` for a failure that retrying did not fix.
+    """
+
+    def describe_regions(self, asked_in: str) -> frozenset[str]: ...
+
+    def describe_instances(
+        self,
+        region: str,
+        *,
+        instance_ids: Sequence[str] | None = None,
+        tags: TagSelector | None = None,
+    ) -> Iterable[Instance]: ...
+
+    def describe_disks(self, region: str, instance_id: str) -> list[DiskInfo]: ...
+
+    def describe_snapshots(
+        self, region: str, snapshot_ids: Sequence[str]
+    ) -> list[SnapshotInfo]: ...
+
+    def describe_tagged_snapshots(
+        self, region: str, key: str, value: str
+    ) -> list[SnapshotInfo]: ...
+
+    def create_snapshot(
+        self,
+        region: str,
+        disk_id: str,
+        *,
+        name: str,
+        description: str,
+        tags: Sequence[tuple[str, str]],
+        client_token: str,
+        retention_days: int | None = None,
+    ) -> str: ...
+
+    def stop_instances(
+        self, region: str, instance_ids: Sequence[str], *, force: bool, stopped_mode: str
+    ) -> list[BatchItemResult]: ...
+
+    def delete_instances(
+        self, region: str, instance_ids: Sequence[str], *, force: bool, client_token: str
+    ) -> str | None: ...
+
+    def modify_auto_release_time(
+        self,
+        region: str,
+        instance_id: str,
+        release_at: Callable[[], datetime | None] | datetime | None,
+    ) -> datetime | None: ...
+
+
+# How a run gets its gateway: from the settings, the clock and the run's deadline.
+GatewayFactory = Callable[["Settings", "Clock", "datetime | None"], Gateway]
 
 
 class EcsGateway:

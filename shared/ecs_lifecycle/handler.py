@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -19,7 +19,7 @@ from typing import Any
 from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
-from ecs_lifecycle.ecs import make_gateway
+from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
     IgnoredInvocation,
@@ -60,8 +60,6 @@ from ecs_lifecycle.settings import (
     parse_options,
     require_regions,
 )
-
-GatewayFactory = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +293,7 @@ def _describe(selection: Selection) -> str:
     return " and ".join(parts) or "none"
 
 
-def _load(gateway: Any, request: RunRequest) -> tuple[list[Instance], list[str]]:
+def _load(gateway: Gateway, request: RunRequest) -> tuple[list[Instance], list[str]]:
     """Every selected instance in every region (regions in parallel), and the ids not found."""
     selection = request.selection
 

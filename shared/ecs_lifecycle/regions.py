@@ -15,12 +15,12 @@ from ecs_lifecycle.errors import InvalidInputError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ecs_lifecycle.ecs import EcsGateway
+    from ecs_lifecycle.ecs import Gateway
     from ecs_lifecycle.settings import RunRequest
 
 
 def check_regions(
-    gateway: EcsGateway, request: RunRequest, context: Any, environ: Mapping[str, str]
+    gateway: Gateway, request: RunRequest, context: Any, environ: Mapping[str, str]
 ) -> None:
     """Refuse the run if a region it names is not in ECS's list of regions.
 
