@@ -29,7 +29,8 @@ for _name in (
 # These imports come after the environment is set, on purpose (see the module docstring).
 import pytest  # noqa: E402
 
-from ecs_emulator import EmulatorCredentials  # noqa: E402
+from ecs_emulator import EcsEmulator, EmulatorCredentials  # noqa: E402
+from tests.support import Runner  # noqa: E402
 
 pytest_plugins = ["ecs_emulator.pytest_plugin"]
 
@@ -52,3 +53,9 @@ def _credential_hygiene(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, fake in _FAKE_KEYS.items():
         if os.environ.get(name) not in (None, fake):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def run(ecs_emulator: EcsEmulator) -> Runner:
+    """A handler runner on the emulator: what FC would call, on the emulator's clock."""
+    return Runner(ecs_emulator)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final
 
-InstanceStatus = Literal["Pending", "Starting", "Running", "Stopping", "Stopped"]
 INSTANCE_STATUSES: Final[tuple[str, ...]] = (
     "Pending",
     "Starting",
@@ -27,9 +26,6 @@ LOCK_REASONS: Final[tuple[str, ...]] = (
     "dedicatedhostfinancial",
     "refunded",
 )
-ChargeType = Literal["PostPaid", "PrePaid"]
-SpotStrategy = Literal["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"]
-ReleaseCause = Literal["DeleteInstances", "DeleteInstance", "auto-release", "external"]
 
 # What DescribeInstances shows as ExpiredTime for a pay-as-you-go instance (observed data).
 POSTPAID_EXPIRED_TIME: Final = datetime.fromisoformat("2099-12-31T15:59:00+00:00")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Final
 
-from ecs_emulator.errors import ApiError, api_error, invalid_parameter, missing_parameter
+from ecs_emulator.errors import api_error, invalid_parameter, missing_parameter
 
 _INDEXED: Final = re.compile(r"^(?P<name>[A-Za-z]+)\.(?P<index>\d+)(?:\.(?P<field>[A-Za-z]+))?$")
 
@@ -118,10 +118,6 @@ class Params:
         return list(parsed)
 
 
-def require_region(params: Params) -> str:
-    return params.require("RegionId")
-
-
 def format_minutes(moment: datetime | None) -> str:
     """Instance times as DescribeInstances writes them: ``yyyy-MM-ddTHH:mmZ`` (no seconds)."""
     if moment is None:
@@ -164,8 +160,3 @@ def parse_auto_release_time(value: str) -> datetime:
     if second is not None and int(second) > 59:
         raise api_error("InvalidAutoReleaseTime.Malformed")
     return parsed.astimezone(timezone.utc)
-
-
-def check_id_count(ids: list[str], *, limit: int, error: ApiError) -> None:
-    if len(ids) > limit:
-        raise error

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from ecs_emulator import EcsEmulator
+from tests.support import SAMPLES
 
-from .checks import REPO_ROOT
 from .conftest import BUILD_TOOL, DEPS_CACHE, RUNTIME_PYTHON_OVERRIDE, Runtime
 
-EVENT: Final = REPO_ROOT.parent / "shared" / "events" / "manual-release-dry-run.json"
+EVENT: Final = SAMPLES / "manual-release-dry-run.json"
 # PEP 552: bit 0 set = hash-based; bit 1 clear = the source is never compared.
 UNCHECKED_HASH_FLAGS: Final = 0b01
 

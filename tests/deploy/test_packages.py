@@ -17,11 +17,12 @@ from typing import Any, Final
 import pytest
 
 from ecs_emulator import EcsEmulator
+from tests.support import SAMPLES
 
 from .checks import REPO_ROOT
 from .conftest import Deployment, Runtime
 
-EVENTS: Final = REPO_ROOT.parent / "shared" / "events"
+EVENTS: Final = SAMPLES
 REQUIREMENTS: Final = [
     line
     for line in (REPO_ROOT / "requirements.txt").read_text().splitlines()

@@ -22,6 +22,7 @@ from ecs_lifecycle.cli import make_context
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.handler import Services, handle
 from ecs_lifecycle.model import Function
+from tests.support import SAMPLES
 
 from .checks import REPO_ROOT
 
@@ -29,7 +30,7 @@ POLICY: Final = REPO_ROOT / "deploy" / "ram-policy.json"
 TRUST: Final = REPO_ROOT / "deploy" / "trust-policy.json"
 RENDER_TOOL: Final = REPO_ROOT / "tools" / "render_policy.py"
 GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "ecs.py"
-EVENTS: Final = REPO_ROOT.parent / "shared" / "events"
+EVENTS: Final = SAMPLES
 ACCOUNT: Final = "1234567890123456"
 REGION: Final = "cn-hangzhou"
 

@@ -13,10 +13,10 @@ import pytest
 from ecs_lifecycle.model import Function
 from ecs_lifecycle.selection import TagSelector
 from ecs_lifecycle.settings import Settings, parse_options
+from tests.support import SAMPLES
 
 from .checks import (
     DESTRUCTIVE_FUNCTIONS,
-    REPO_ROOT,
     S_YAML,
     TEST_ENV,
     cron_problems,
@@ -27,7 +27,7 @@ from .checks import (
     resolved_props,
 )
 
-EVENTS = REPO_ROOT.parent / "shared" / "events"
+EVENTS = SAMPLES
 FUNCTION_OF = {
     "ecs-stop": Function.STOP,
     "ecs-release": Function.RELEASE,

@@ -27,6 +27,7 @@ from ecs_emulator import (
 )
 from ecs_emulator.cli import build_emulator, build_parser, main
 from ecs_emulator.clock import SystemClock
+from tests.support import SAMPLES
 
 
 def read_until(
@@ -144,7 +145,7 @@ def test_the_default_fleet_is_the_demo_fleet_the_sample_events_name(
 ) -> None:
     assert main(["--no-serve"]) == 0
     printed = capsys.readouterr().out
-    samples = Path(__file__).resolve().parents[3] / "shared" / "events"
+    samples = SAMPLES
     for name in ("manual-stop-ids.json", "eventbridge-ecs-tagresources.json"):
         for instance_id in json.loads((samples / name).read_text()).get("instance_ids", []):
             assert instance_id in printed

@@ -21,7 +21,7 @@ import pytest
 from ecs_emulator import CallRecord, EcsEmulator, EmulatorCredentials, FakeClock, FaultRule
 from ecs_emulator.faults import FaultInjector, FaultKind
 from ecs_lifecycle.model import Function
-from tests.support import CHANGING, REPO, Runner
+from tests.support import CHANGING, REPO
 
 _ID_PARAM: Final = re.compile(r"^(?:InstanceId|ResourceId)(?:\.\d+)?$")
 
@@ -45,11 +45,6 @@ class RecordingClock:
         with self._lock:
             self.sleeps.append(seconds)
         self._clock.sleep(seconds)
-
-
-@pytest.fixture
-def run(ecs_emulator: EcsEmulator) -> Runner:
-    return Runner(ecs_emulator)
 
 
 def fake_clock(emulator: EcsEmulator) -> FakeClock:

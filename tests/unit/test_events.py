@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,7 @@ from ecs_lifecycle.events import (
     parse_event,
 )
 from tests.hostile_json import DEEP_OR_HUGE
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "events"
+from tests.support import SAMPLES
 
 
 def sample(name: str) -> bytes:
