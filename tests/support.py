@@ -81,7 +81,6 @@ class Runner:
             clock=self.clock or self.emulator.clock,
             environ=environ,
             gateway_factory=self.gateway_factory or make_gateway,
-            poll_interval=5.0,
         )
         return handle(function, raw, make_context(function, environ), services)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.audit import log_line
 from ecs_lifecycle.ecs import BATCH_SIZE, DEADLINE_CODE, is_transient
 from ecs_lifecycle.errors import EcsApiError
@@ -80,8 +81,8 @@ class Execution:
     idempotency_seed: str
     recheck: Callable[[Instance, datetime], Decision]
     planned_at: datetime
-    concurrency: int = 8
-    poll_interval: float = 5.0
+    concurrency: int = defaults.CONCURRENCY
+    poll_interval: float = defaults.POLL_SECONDS
     snapshot_retention_days: int | None = None
 
 

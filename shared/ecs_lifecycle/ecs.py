@@ -43,6 +43,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import Instance, format_api_time
 from ecs_lifecycle.timeparse import floor_to_minute, parse_api_time
@@ -267,7 +268,7 @@ class EcsGateway:
         client_for_region: Callable[[str], EcsClient],
         *,
         clock: Clock,
-        calls_per_second: float = 20.0,
+        calls_per_second: float = defaults.CALLS_PER_SECOND,
         retry: RetryPolicy | None = None,
         deadline: datetime | None = None,
     ) -> None:

@@ -33,10 +33,12 @@ from ecs_lifecycle.events import (
 from ecs_lifecycle.model import (
     Action,
     Decision,
+    FromTag,
     Function,
     Instance,
     InstanceResult,
     Outcome,
+    ReleaseAfter,
     RunSummary,
 )
 from ecs_lifecycle.planning import (
@@ -51,8 +53,6 @@ from ecs_lifecycle.regions import check_regions
 from ecs_lifecycle.selection import Selection, TagSelector
 from ecs_lifecycle.settings import (
     AutoReleaseOptions,
-    FromTag,
-    ReleaseAfter,
     RunRequest,
     Settings,
     build_request,
@@ -69,7 +69,6 @@ class Services:
     clock: Clock
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
-    poll_interval: float | None = None  # None: the ECS_POLL_SECONDS setting
 
 
 def default_services() -> Services:
@@ -211,7 +210,7 @@ def _run(
         recheck=lambda instance, at: decide(request, instance, at),
         planned_at=now,
         concurrency=request.settings.concurrency,
-        poll_interval=services.poll_interval or request.settings.poll_seconds,
+        poll_interval=request.settings.poll_seconds,
         snapshot_retention_days=request.settings.snapshot_retention_days,
     )
     if not instances:

@@ -7,7 +7,7 @@ Only the fields the decisions need are kept per instance (not whole SDK models),
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -185,6 +185,43 @@ class RunSummary:
             "instances": [result.to_dict() for result in self.results],
             "notes": list(self.notes),
         }
+
+
+# --- what an auto-release run asks for: the schedule --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAt:
+    """Set auto-release to this moment (manual `release_at`)."""
+
+    moment: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAfter:
+    """Set auto-release to a duration after `since` (a timer's trigger time), or after now.
+
+    Counting from the trigger time makes a retried timer invocation ask for the same minute, so
+    the retry finds the time already set and makes no call.
+    """
+
+    duration: timedelta
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRelease:
+    """Cancel auto-release (manual `cancel: true`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FromTag:
+    """Let each instance's auto-release tag decide (events and reconcile timers)."""
+
+    cancel_when_missing: bool = False
+
+
+Schedule = ReleaseAt | ReleaseAfter | CancelRelease | FromTag
 
 
 def format_api_time(moment: datetime) -> str:

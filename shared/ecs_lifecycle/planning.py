@@ -12,21 +12,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError
 from ecs_lifecycle.model import (
     POSTPAID,
     SNAPSHOT_INSTANCE_TAG,
     Action,
-    Decision,
-    Instance,
-    SnapshotPlan,
-)
-from ecs_lifecycle.settings import (
     CancelRelease,
+    Decision,
     FromTag,
+    Instance,
     ReleaseAfter,
     ReleaseAt,
     Schedule,
+    SnapshotPlan,
 )
 from ecs_lifecycle.timeparse import (
     ceil_to_minute,
@@ -55,11 +54,11 @@ RESERVED_TAG_PREFIXES: Final = ("acs:", "aliyun")
 class Policy:
     """The settings the decisions depend on."""
 
-    protect_tag: str = "protected"
-    auto_release_tag: str = "auto-release"
+    protect_tag: str = defaults.PROTECT_TAG
+    auto_release_tag: str = defaults.AUTO_RELEASE_TAG
     force: bool = False
     snapshot: bool = False
-    snapshot_tag: str = "snapshot-before-release"
+    snapshot_tag: str = defaults.SNAPSHOT_TAG
     # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
     override_lifetime: bool = False
 

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
+from ecs_lifecycle import defaults
+from ecs_lifecycle.defaults import StoppedMode
 from ecs_lifecycle.errors import (
     ConfigError,
     InvalidInputError,
     SelectorRequiredError,
     refusal_from,
 )
-from ecs_lifecycle.model import Function
+from ecs_lifecycle.model import (
+    CancelRelease,
+    FromTag,
+    Function,
+    ReleaseAfter,
+    ReleaseAt,
+    Schedule,
+)
 from ecs_lifecycle.selection import (
     Selection,
     TagSelector,
@@ -30,9 +38,8 @@ from ecs_lifecycle.selection import (
 )
 from ecs_lifecycle.timeparse import parse_duration, parse_zoned_time
 
-StoppedMode = Literal["StopCharging", "KeepCharging"]
+_Choice = TypeVar("_Choice", bound=str)
 MAX_INSTANCE_IDS: Final = 1000
-DEFAULT_MAX_INSTANCES: Final = 100
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 NO_REGION: Final = (
@@ -50,21 +57,21 @@ class Settings:
     regions: tuple[str, ...]
     tags: TagSelector | None = None  # the fleet fence (TARGET_TAGS): every run stays inside it
     dry_run: bool = False
-    max_instances: int = DEFAULT_MAX_INSTANCES
+    max_instances: int = defaults.MAX_INSTANCES
     force: bool = False
-    stopped_mode: StoppedMode = "StopCharging"
-    protect_tag: str = "protected"
-    auto_release_tag: str = "auto-release"
+    stopped_mode: StoppedMode = defaults.STOPPED_MODES[0]
+    protect_tag: str = defaults.PROTECT_TAG
+    auto_release_tag: str = defaults.AUTO_RELEASE_TAG
     snapshot_before_release: bool = False
-    snapshot_tag: str = "snapshot-before-release"
+    snapshot_tag: str = defaults.SNAPSHOT_TAG
     snapshot_retention_days: int | None = None  # None: kept until someone deletes them
     endpoint: str | None = None
-    protocol: Literal["http", "https"] = "https"
-    concurrency: int = 8
-    calls_per_second: float = 20.0
-    deadline_margin_seconds: float = 15.0
-    poll_seconds: float = 5.0
-    default_timeout_seconds: float = 900.0
+    protocol: defaults.EndpointProtocol = defaults.PROTOCOLS[0]
+    concurrency: int = defaults.CONCURRENCY
+    calls_per_second: float = defaults.CALLS_PER_SECOND
+    deadline_margin_seconds: float = defaults.DEADLINE_MARGIN_SECONDS
+    poll_seconds: float = defaults.POLL_SECONDS
+    default_timeout_seconds: float = defaults.TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, function: Function, environ: Mapping[str, str]) -> Settings:
@@ -89,13 +96,13 @@ class Settings:
             tags=tags,
             # Release destroys disks: it is a dry run unless someone says otherwise.
             dry_run=env.flag("DRY_RUN", default=function is Function.RELEASE),
-            max_instances=env.integer("MAX_INSTANCES", DEFAULT_MAX_INSTANCES, minimum=0),
+            max_instances=env.integer("MAX_INSTANCES", defaults.MAX_INSTANCES, minimum=0),
             force=env.flag("FORCE", default=False),
-            stopped_mode=env.choice("STOPPED_MODE", ("StopCharging", "KeepCharging")),  # type: ignore[arg-type]
-            protect_tag=env.text("PROTECT_TAG") or "protected",
-            auto_release_tag=env.text("AUTO_RELEASE_TAG") or "auto-release",
+            stopped_mode=env.choice("STOPPED_MODE", defaults.STOPPED_MODES),
+            protect_tag=env.text("PROTECT_TAG") or defaults.PROTECT_TAG,
+            auto_release_tag=env.text("AUTO_RELEASE_TAG") or defaults.AUTO_RELEASE_TAG,
             snapshot_before_release=env.flag("SNAPSHOT_BEFORE_RELEASE", default=False),
-            snapshot_tag=env.text("SNAPSHOT_TAG") or "snapshot-before-release",
+            snapshot_tag=env.text("SNAPSHOT_TAG") or defaults.SNAPSHOT_TAG,
             # CreateSnapshot's RetentionDays range; unset keeps snapshots until deleted.
             snapshot_retention_days=(
                 env.integer("SNAPSHOT_RETENTION_DAYS", 0, minimum=1, maximum=65536)
@@ -103,13 +110,19 @@ class Settings:
                 else None
             ),
             endpoint=env.text("ECS_ENDPOINT") or None,
-            protocol=env.choice("ECS_PROTOCOL", ("https", "http")),  # type: ignore[arg-type]
-            concurrency=env.integer("ECS_CONCURRENCY", 8, minimum=1, maximum=64),
+            protocol=env.choice("ECS_PROTOCOL", defaults.PROTOCOLS),
+            concurrency=env.integer("ECS_CONCURRENCY", defaults.CONCURRENCY, minimum=1, maximum=64),
             calls_per_second=float(
-                env.integer("ECS_CALLS_PER_SECOND", 20, minimum=1, maximum=1000)
+                env.integer(
+                    "ECS_CALLS_PER_SECOND", defaults.CALLS_PER_SECOND, minimum=1, maximum=1000
+                )
             ),
-            deadline_margin_seconds=float(env.integer("DEADLINE_MARGIN_SECONDS", 15, minimum=0)),
-            poll_seconds=float(env.integer("ECS_POLL_SECONDS", 5, minimum=1, maximum=60)),
+            deadline_margin_seconds=float(
+                env.integer("DEADLINE_MARGIN_SECONDS", defaults.DEADLINE_MARGIN_SECONDS, minimum=0)
+            ),
+            poll_seconds=float(
+                env.integer("ECS_POLL_SECONDS", defaults.POLL_SECONDS, minimum=1, maximum=60)
+            ),
         )
 
 
@@ -143,13 +156,15 @@ class _Env:
             raise ConfigError(name, f"{number} must be {bounds}")
         return number
 
-    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+    def choice(self, name: str, allowed: tuple[_Choice, ...]) -> _Choice:
+        """One of `allowed` (the first when unset), typed as the caller's Literal."""
         value = self.text(name)
         if not value:
             return allowed[0]
-        if value not in allowed:
-            raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
-        return value
+        for option in allowed:
+            if value == option:
+                return option
+        raise ConfigError(name, f"{value!r} is not one of {', '.join(allowed)}")
 
 
 def parse_regions(field: str, spec: str | list[str]) -> tuple[str, ...]:
@@ -235,40 +250,6 @@ def parse_options(function: Function, raw: Mapping[str, Any]) -> _Options:
 
 
 @dataclass(frozen=True, slots=True)
-class ReleaseAt:
-    """Set auto-release to this moment (manual `release_at`)."""
-
-    moment: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseAfter:
-    """Set auto-release to a duration after `since` (a timer's trigger time), or after now.
-
-    Counting from the trigger time makes a retried timer invocation ask for the same minute, so
-    the retry finds the time already set and makes no call.
-    """
-
-    duration: timedelta
-    since: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRelease:
-    """Cancel auto-release (manual `cancel: true`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FromTag:
-    """Let each instance's auto-release tag decide (events and reconcile timers)."""
-
-    cancel_when_missing: bool = False
-
-
-Schedule = ReleaseAt | ReleaseAfter | CancelRelease | FromTag
-
-
-@dataclass(frozen=True, slots=True)
 class RunRequest:
     """Everything a run needs to know about what it was asked to do."""
 
@@ -307,10 +288,12 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
         asked = TagSelector.parse("tags", opts.tags)
         tags = settings.tags.narrowed_by("tags", asked) if settings.tags else asked
     selection = Selection(regions=regions, instance_ids=ids, tags=tags)
-    force = getattr(opts, "force", None)
-    stopped_mode = getattr(opts, "stopped_mode", None)
-    snapshot = getattr(opts, "snapshot", None)
-    override_lifetime = bool(getattr(opts, "override_lifetime", None))
+    force = stopped_mode = snapshot = None
+    if isinstance(opts, (StopOptions, ReleaseOptions)):
+        force, stopped_mode = opts.force, opts.stopped_mode
+    if isinstance(opts, ReleaseOptions):
+        snapshot = opts.snapshot
+    override_lifetime = isinstance(opts, ReleaseOptions) and bool(opts.override_lifetime)
     if override_lifetime and ids is None:
         raise InvalidInputError(
             "override_lifetime", "needs explicit instance_ids: it never applies to a whole fleet"

@@ -92,9 +92,7 @@ def _run(
         "ECS_ENDPOINT": emulator.endpoint,
         "ECS_PROTOCOL": "http",
     }
-    services = Services(
-        clock=emulator.clock, environ=environ, gateway_factory=make_gateway, poll_interval=5.0
-    )
+    services = Services(clock=emulator.clock, environ=environ, gateway_factory=make_gateway)
     return handle(function, event, make_context(function, environ), services)
 
 

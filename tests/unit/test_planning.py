@@ -7,7 +7,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError
-from ecs_lifecycle.model import Action, Decision, Instance
+from ecs_lifecycle.model import (
+    Action,
+    CancelRelease,
+    Decision,
+    FromTag,
+    Instance,
+    ReleaseAfter,
+    ReleaseAt,
+)
 from ecs_lifecycle.planning import (
     Policy,
     check_blast_radius,
@@ -16,7 +24,6 @@ from ecs_lifecycle.planning import (
     plan_release,
     plan_stop,
 )
-from ecs_lifecycle.settings import CancelRelease, FromTag, ReleaseAfter, ReleaseAt
 
 NOW = datetime(2026, 11, 26, 6, 0, 20, tzinfo=timezone.utc)
 CREATED = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)

@@ -9,13 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecs_lifecycle.errors import ConfigError, InvalidInputError, SelectorRequiredError
-from ecs_lifecycle.model import Function
+from ecs_lifecycle.model import CancelRelease, FromTag, Function, ReleaseAfter, ReleaseAt
 from ecs_lifecycle.selection import TagSelector
 from ecs_lifecycle.settings import (
-    CancelRelease,
-    FromTag,
-    ReleaseAfter,
-    ReleaseAt,
     Settings,
     build_request,
     parse_options,

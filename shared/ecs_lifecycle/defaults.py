@@ -1,0 +1,25 @@
+"""Every default value, in one place: the settings, the planner's policy, the executor and the
+gateway all read them from here, so a default changes in one line.
+
+Each matches the environment setting of the same name (README, "Run options and settings").
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+StoppedMode = Literal["StopCharging", "KeepCharging"]
+EndpointProtocol = Literal["https", "http"]
+
+PROTECT_TAG: Final = "protected"
+AUTO_RELEASE_TAG: Final = "auto-release"
+SNAPSHOT_TAG: Final = "snapshot-before-release"
+MAX_INSTANCES: Final = 100
+# The first of each is the default.
+STOPPED_MODES: Final[tuple[StoppedMode, ...]] = ("StopCharging", "KeepCharging")
+PROTOCOLS: Final[tuple[EndpointProtocol, ...]] = ("https", "http")
+CONCURRENCY: Final = 8  # parallel batches per region
+CALLS_PER_SECOND: Final = 20  # the pacing budget, shared with every other tool on the account
+POLL_SECONDS: Final = 5  # between status and snapshot polls
+DEADLINE_MARGIN_SECONDS: Final = 15  # stop starting work this long before the time limit
+TIMEOUT_SECONDS: Final = 900  # the time limit when neither the FC context nor FC_TIMEOUT gives one
