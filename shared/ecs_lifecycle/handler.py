@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,23 +22,15 @@ from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
-    IgnoredInvocation,
-    Invocation,
-    ManualInvocation,
-    StateChangeInvocation,
-    TagChangeInvocation,
-    TimerInvocation,
     parse_event,
 )
 from ecs_lifecycle.model import (
     Action,
     Decision,
-    FromTag,
     Function,
     Instance,
     InstanceResult,
     Outcome,
-    ReleaseAfter,
     RunSummary,
 )
 from ecs_lifecycle.planning import (
@@ -50,14 +42,11 @@ from ecs_lifecycle.planning import (
     resolve_manual_time,
 )
 from ecs_lifecycle.regions import check_regions
-from ecs_lifecycle.selection import Selection, TagSelector
+from ecs_lifecycle.request import NothingToDo, request_for
+from ecs_lifecycle.selection import Selection
 from ecs_lifecycle.settings import (
-    AutoReleaseOptions,
     RunRequest,
     Settings,
-    build_request,
-    outside_region_fence,
-    parse_options,
     require_regions,
 )
 
@@ -94,89 +83,15 @@ def handle(
     with _refusals_logged(function):
         settings = Settings.from_env(function, services.environ)
         invocation = parse_event(event)
-        outside = _outside_fence(function, invocation, settings)
-        if outside is not None:
-            log_summary(outside)
-            return outside.to_dict()
         request = request_for(function, invocation, settings)
-    if isinstance(invocation, IgnoredInvocation) or request is None:
-        reason = invocation.reason if isinstance(invocation, IgnoredInvocation) else "nothing to do"
+    if isinstance(request, NothingToDo):
         summary = RunSummary(
-            function, settings.dry_run, settings.regions, invocation.kind, notes=[reason]
+            function, settings.dry_run, request.regions, invocation.kind, notes=[request.reason]
         )
+        summary.results.extend(request.results)
         log_summary(summary)
         return summary.to_dict()
     return _run(request, invocation.kind, event, context, services)
-
-
-def _outside_fence(
-    function: Function, invocation: Invocation, settings: Settings
-) -> RunSummary | None:
-    """An EventBridge event about a region outside the fence: one skipped result per instance."""
-    if not isinstance(invocation, (TagChangeInvocation, StateChangeInvocation)):
-        return None
-    reason = outside_region_fence(settings, invocation.region)
-    if reason is None:
-        return None
-    ids = (
-        invocation.instance_ids
-        if isinstance(invocation, TagChangeInvocation)
-        else (invocation.instance_id,)
-    )
-    summary = RunSummary(function, settings.dry_run, (invocation.region,), invocation.kind)
-    summary.results.extend(
-        InstanceResult(instance_id, invocation.region, Action.NONE, Outcome.SKIPPED, reason)
-        for instance_id in ids
-    )
-    summary.notes.append(reason)
-    return summary
-
-
-def request_for(
-    function: Function, invocation: Invocation, settings: Settings
-) -> RunRequest | None:
-    """What the invocation asks of `function`, or None when it asks for nothing.
-
-    Raises:
-        InvalidInputError: the function does not handle this kind of event, or its options are bad.
-    """
-    if isinstance(invocation, IgnoredInvocation):
-        return None
-    if isinstance(invocation, (ManualInvocation, TimerInvocation)):
-        raw = invocation.options
-        request = build_request(settings, parse_options(function, raw) if raw is not None else None)
-        if isinstance(invocation, TimerInvocation) and isinstance(request.schedule, ReleaseAfter):
-            since = invocation.trigger_time
-            request = replace(request, schedule=replace(request.schedule, since=since))
-        if isinstance(request.schedule, FromTag) and request.selection.instance_ids is None:
-            # A reconcile run: every instance (of the fleet selector, if any) that carries the
-            # auto-release tag; the others have nothing to reconcile, so they are not listed.
-            selection = request.selection
-            wanted = (settings.auto_release_tag, None)
-            existing = selection.tags.conditions if selection.tags is not None else ()
-            if not any(key == settings.auto_release_tag for key, _ in existing):
-                tags = TagSelector((*existing, wanted))
-                request = replace(request, selection=replace(selection, tags=tags))
-        return request
-    if function is not Function.AUTO_RELEASE:
-        raise InvalidInputError(
-            "event", f"{function.value} does not handle EventBridge events; only auto-release does"
-        )
-    base = build_request(settings, AutoReleaseOptions(regions=[invocation.region]))
-    if isinstance(invocation, StateChangeInvocation):
-        if invocation.state == "Deleted":
-            return None
-        ids: tuple[str, ...] = (invocation.instance_id,)
-        schedule = FromTag()
-    else:
-        ids = invocation.instance_ids
-        removed = invocation.removed_keys
-        schedule = FromTag(
-            cancel_when_missing=removed is None or settings.auto_release_tag in removed
-        )
-    # The fleet selector still holds: an event about an instance outside TARGET_TAGS does nothing.
-    selection = Selection(regions=(invocation.region,), instance_ids=ids, tags=settings.tags)
-    return replace(base, selection=selection, schedule=schedule)
 
 
 def _run(
@@ -248,8 +163,7 @@ def _run(
 
 
 def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
-    """The pure decisions for this request."""
-    resolve_manual_time(request.schedule, now)  # refuses a manual time outside the window
+    """The pure decisions for this request (a manual time outside the window was refused)."""
     return [decide(request, instance, now) for instance in instances]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
@@ -37,6 +37,9 @@ from ecs_lifecycle.selection import (
     validate_region,
 )
 from ecs_lifecycle.timeparse import parse_duration, parse_zoned_time
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _Choice = TypeVar("_Choice", bound=str)
 MAX_INSTANCE_IDS: Final = 1000
@@ -268,8 +271,19 @@ class RunRequest:
         return self.settings.function
 
 
-def build_request(settings: Settings, options: _Options | None) -> RunRequest:
+def build_request(
+    settings: Settings,
+    options: _Options | None,
+    *,
+    since: datetime | None = None,
+    cancel_when_missing: bool = False,
+) -> RunRequest:
     """Merge `options` over `settings`; stop and release must end up with a selector.
+
+    `since`: what a `release_after` counts from (a timer's trigger time; None: the run's start).
+    `cancel_when_missing`: a schedule from the tag cancels when the tag is gone (an untag event).
+    A schedule from the tag without instance ids is a reconcile: it selects only the instances
+    that carry the auto-release tag, since the others have nothing to reconcile.
 
     Raises:
         InvalidInputError: a malformed option value, or no selector for stop/release.
@@ -298,7 +312,17 @@ def build_request(settings: Settings, options: _Options | None) -> RunRequest:
         raise InvalidInputError(
             "override_lifetime", "needs explicit instance_ids: it never applies to a whole fleet"
         )
-    schedule = _schedule(opts) if isinstance(opts, AutoReleaseOptions) else None
+    schedule = (
+        _schedule(opts, since, cancel_when_missing)
+        if isinstance(opts, AutoReleaseOptions)
+        else None
+    )
+    if isinstance(schedule, FromTag) and ids is None:
+        carrying = (settings.auto_release_tag, None)
+        existing = tags.conditions if tags is not None else ()
+        if not any(key == settings.auto_release_tag for key, _ in existing):
+            tags = TagSelector((*existing, carrying))
+        selection = Selection(regions=regions, instance_ids=None, tags=tags)
     if selection.is_empty and settings.function is not Function.AUTO_RELEASE:
         raise SelectorRequiredError(settings.function.value)
     if selection.is_empty and schedule is not None and not isinstance(schedule, FromTag):
@@ -348,7 +372,9 @@ def fenced_regions(settings: Settings, asked: str | list[str] | None) -> tuple[s
     return regions
 
 
-def _schedule(opts: AutoReleaseOptions) -> Schedule:
+def _schedule(
+    opts: AutoReleaseOptions, since: datetime | None, cancel_when_missing: bool
+) -> Schedule:
     given = [
         name
         for name in ("release_at", "release_after", "cancel")
@@ -374,11 +400,11 @@ def _schedule(opts: AutoReleaseOptions) -> Schedule:
                 "release_after",
                 f"{opts.release_after!r} is not a duration such as 90m, 8h, 3d, 2w or PT8H",
             )
-        return ReleaseAfter(duration)
+        return ReleaseAfter(duration, since)
     if opts.cancel is not None:
         if not opts.cancel:
             raise InvalidInputError(
                 "cancel", "only `cancel: true` means anything; omit it otherwise"
             )
         return CancelRelease()
-    return FromTag()
+    return FromTag(cancel_when_missing=cancel_when_missing)
