@@ -789,7 +789,7 @@ class FeishuChannel(_HttpChannel):
 
     kind = ChannelKind.FEISHU
     style = _TEXT
-    limits = _text_limits(18_000, 5)  # the request body may be at most 20 KB
+    limits = _text_limits(18_000, 5)  # under the 20 KB a request body is understood to allow
 
     def _payload(self, title: str, text: str) -> dict[str, Any]:
         return {"msg_type": "text", "content": {"text": text}}

@@ -18,6 +18,7 @@ from ecs_lifecycle.notify import (
     require_delivered,
     send_all,
 )
+from tests.support import REPO
 
 KEEP = KeepHint("keep-until", "2026-12-03")
 
@@ -260,3 +261,12 @@ def test_send_all_survives_a_channel_that_breaks_unexpectedly() -> None:
     [outcome] = send_all([Broken("memory#9")], Notification(MessageKind.REPORT, summary()))
     assert outcome.delivered is False
     assert outcome.error == "unexpected ValueError"
+
+
+def test_the_example_in_the_docs_is_what_a_channel_sends() -> None:
+    channel = InMemoryChannel()
+    instance = entry("i-bp1abc", owner="alice", name="web-1")
+    channel.send(Notification(MessageKind.NOTICE, summary(instance), keep=KEEP))
+    rendered = channel.messages[0].split("\n", 3)[3]  # past the header
+    docs = (REPO / "docs" / "notifications.md").read_text()
+    assert f"```\n{rendered}\n```" in docs
