@@ -159,7 +159,7 @@ def _parse_entry(position: int, entry: str) -> tuple[ChannelKind, str]:
     host = (parts.hostname or "").lower()
     # Tokens travel in the URL: plain http only ever to this machine (a test server).
     secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
-    if not host or not secure or any(char.isspace() for char in url):
+    if not host or not secure or not url.isprintable() or any(char.isspace() for char in url):
         raise ConfigError(
             "NOTIFY_URLS",
             f"entry {position} ({kind.value}): the URL must be https:// with a host "
@@ -578,12 +578,15 @@ def _retry_after(headers: Any) -> float | None:
 
 def _post(url: str, body: bytes, content_type: str, timeout: float) -> _Answer:
     """POST `body`; an HTTP error status is an answer. Problems never quote the URL."""
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked by parse_notify_settings
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": content_type, "User-Agent": "ecs-lifecycle"},
-    )
+    try:
+        request = urllib.request.Request(  # noqa: S310 - parse_notify_settings checks the scheme
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": content_type, "User-Agent": "ecs-lifecycle"},
+        )
+    except ValueError as error:  # its text quotes the URL
+        raise _RefusedError(f"the URL cannot be used ({type(error).__name__})") from None
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             return _Answer(response.status, _read(response))
@@ -697,7 +700,7 @@ class _HttpChannel:
             with attempt:
                 # Signed again on each attempt: a signature is only good near its timestamp.
                 url, signed = self._signed(payload)
-                body = json.dumps(signed, ensure_ascii=False).encode()
+                body = json.dumps(signed, ensure_ascii=False, default=str).encode()
                 self._check(_post(url, body, self.content_type, self._retry.timeout))
 
     def _wait(self, state: RetryCallState) -> float:

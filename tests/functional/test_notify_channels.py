@@ -578,6 +578,19 @@ def test_no_url_token_or_secret_in_any_error_log_line_or_repr(
         assert hidden not in text
 
 
+def test_a_url_urllib_cannot_use_is_refused_without_quoting_it() -> None:
+    """Built directly, past parse_notify_settings: urllib's own error would quote the URL."""
+    config = ChannelConfig(ChannelKind.SLACK, 1, SecretStr(f"hooks.slack.com/services/{TOKEN}"))
+    channel = CHANNEL_TYPES[ChannelKind.SLACK](config, clock=FixedClock(), sleep=lambda _s: None)
+
+    with pytest.raises(NotificationError) as failed:
+        channel.send(notice())
+
+    assert str(failed.value) == (
+        "notification to slack#1 failed: the URL cannot be used (ValueError)"
+    )
+
+
 # --- the contract every channel keeps, the twin included ------------------------------------------
 
 

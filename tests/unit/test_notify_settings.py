@@ -89,6 +89,7 @@ def test_a_channel_config_shows_neither_url_nor_secret() -> None:
             "NOTIFY_FEISHU_SECRET",
             "NOTIFY_URLS names no feishu channel",
         ),
+        ({"NOTIFY_URLS": f"feishu=https://x/\x00{TOKEN}"}, "NOTIFY_URLS", "must be https://"),
         ({"NOTIFY_ON": "sometimes"}, "NOTIFY_ON", "'sometimes' is not one of"),
         ({"NOTIFY_ON": f"https://x/{TOKEN}"}, "NOTIFY_ON", "the value is not one of"),
     ],
