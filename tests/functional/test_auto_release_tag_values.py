@@ -79,3 +79,21 @@ def test_a_zoned_time_sets_the_same_minute_on_every_python(
     assert alive(ecs_emulator, instance.instance_id).auto_release_time == datetime(
         2026, 12, 24, 10, tzinfo=timezone.utc
     )
+
+
+def test_a_time_past_the_calendar_s_end_is_unreadable_and_stops_no_other_instance(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # The year 10000 in UTC: read as a time, it overflowed and failed the whole reconcile.
+    odd = ecs_emulator.add_instance(
+        status="Running", tags={"auto-release": "9999-12-31T23:00:00-05:00"}
+    )
+    other = ecs_emulator.add_instance(status="Running", tags={"auto-release": "2026-12-24T10:00Z"})
+
+    summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"))
+
+    assert by_id(summary)[odd.instance_id]["outcome"] == "skipped"
+    assert "'9999-12-31T23:00:00-05:00'" in by_id(summary)[odd.instance_id]["reason"]
+    assert alive(ecs_emulator, other.instance_id).auto_release_time == datetime(
+        2026, 12, 24, 10, tzinfo=timezone.utc
+    )
