@@ -26,6 +26,7 @@ from ecs_lifecycle.settings import (
     DEFAULT_KEEP_TAG,
     DEFAULT_MAX_KEEP_DAYS,
     DEFAULT_MIN_NOTICE,
+    DEFAULT_TIME_ZONE,
     CancelRelease,
     FromTag,
     ReleaseAfter,
@@ -69,7 +70,9 @@ class Policy:
     # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
     override_lifetime: bool = False
     keep_tag: str = DEFAULT_KEEP_TAG
-    time_zone: tzinfo = timezone.utc  # where a keep-until date ends, and how keep times are shown
+    time_zone: tzinfo = (
+        DEFAULT_TIME_ZONE  # where a keep-until date ends, and how keep times are shown
+    )
     max_keep_days: int = DEFAULT_MAX_KEEP_DAYS  # a keep-until further ahead is flagged
     # A release time derived from a tag is never sooner than this after the run that sets it.
     min_notice: timedelta = DEFAULT_MIN_NOTICE

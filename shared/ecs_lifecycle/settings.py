@@ -37,6 +37,7 @@ DEFAULT_MAX_INSTANCES: Final = 100
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 DEFAULT_KEEP_TAG: Final = "keep-until"
+DEFAULT_TIME_ZONE: Final = timezone.utc
 DEFAULT_MAX_KEEP_DAYS: Final = 30
 # Tag-derived release times get at least this much notice (MIN_NOTICE): a lifetime that has
 # already passed when the tag is first read must not release the instance within the hour.
@@ -70,7 +71,7 @@ class Settings:
     keep_tag: str = DEFAULT_KEEP_TAG
     # The fleet's zone (TIME_ZONE): a keep-until date ends at midnight there, and times are shown
     # in it. s.yaml sets the timers' CRON_TZ, so "the end of the day" is the nightly run's day.
-    time_zone: tzinfo = timezone.utc
+    time_zone: tzinfo = DEFAULT_TIME_ZONE
     max_keep_days: int = DEFAULT_MAX_KEEP_DAYS
     min_notice: timedelta = DEFAULT_MIN_NOTICE
     endpoint: str | None = None
@@ -173,7 +174,7 @@ class _Env:
         """
         value = self.text(name)
         if not value or value.upper() == "UTC":
-            return timezone.utc
+            return DEFAULT_TIME_ZONE
         try:
             return ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ecs_emulator import EcsEmulator
+from ecs_lifecycle.errors import ConfigError
 from ecs_lifecycle.model import Function
 from tests.support import Runner, alive, by_id, sample
 
@@ -236,3 +237,13 @@ def test_an_operator_s_release_after_is_taken_as_given(
     assert alive(ecs_emulator, instance.instance_id).auto_release_time == (
         asked + timedelta(hours=1)
     ).replace(second=0, microsecond=0)
+
+
+def test_a_time_zone_the_runtime_does_not_know_is_refused_before_any_call(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    ecs_emulator.add_instance(status="Stopped", tags={**DEV, "keep-until": "2026-12-04"})
+    with pytest.raises(ConfigError, match="TIME_ZONE") as refused:
+        run(Function.RELEASE, sample("timer-nightly-release.json"), TIME_ZONE="Asia/Shangai")
+    assert "'Asia/Shangai' is not a time zone this runtime knows" in refused.value.problem
+    assert ecs_emulator.calls == []
