@@ -70,9 +70,8 @@ class Policy:
     # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
     override_lifetime: bool = False
     keep_tag: str = DEFAULT_KEEP_TAG
-    time_zone: tzinfo = (
-        DEFAULT_TIME_ZONE  # where a keep-until date ends, and how keep times are shown
-    )
+    # Where a keep-until date ends, and the zone keep-until times are shown in.
+    time_zone: tzinfo = DEFAULT_TIME_ZONE
     max_keep_days: int = DEFAULT_MAX_KEEP_DAYS  # a keep-until further ahead is flagged
     # A release time derived from a tag is never sooner than this after the run that sets it.
     min_notice: timedelta = DEFAULT_MIN_NOTICE
@@ -225,7 +224,7 @@ def _show_keep(moment: datetime, value: str, zone: tzinfo) -> str:
     """A keep-until moment in the fleet's zone (`2026-12-04 18:00 +08:00`); a date as its end."""
     try:
         local = moment.astimezone(zone)
-    except OverflowError:  # the last day there is: past any time ECS or this tool deals in
+    except OverflowError:  # 9999-12-31 in a zone east of UTC: past the calendar's last day
         return f"{value.strip()!r}, the end of time"
     offset = local.utcoffset() or timedelta(0)
     sign = "-" if offset < timedelta(0) else "+"

@@ -452,3 +452,13 @@ def test_the_notice_and_the_keep_until_together_take_the_later() -> None:
     assert only(plan_auto_release([later_keep], FromTag(), Policy(), NOW)).release_at == at(
         2026, 11, 29, 12, 0
     )
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "9999-12-31T23:59Z", "9999-12-31T23:00-05:00"])
+def test_the_calendar_s_last_day_keeps_without_overflowing_in_any_zone(value: str) -> None:
+    item = instance(tags={"keep-until": value, "auto-release": "3d"}, auto_release_time=NOW)
+    for zone in (SHANGHAI, UTC, ZoneInfo("Pacific/Pago_Pago")):
+        stop, release, auto = all_three(item, Policy(time_zone=zone))
+        assert stop.skipped
+        assert release.skipped
+        assert auto.action is Action.CANCEL_AUTO_RELEASE
