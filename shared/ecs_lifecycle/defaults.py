@@ -6,6 +6,7 @@ Each matches the environment setting of the same name (README, "Run options and 
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from typing import Final, Literal
 
 StoppedMode = Literal["StopCharging", "KeepCharging"]
@@ -23,3 +24,9 @@ CALLS_PER_SECOND: Final = 20  # the pacing budget, shared with every other tool 
 POLL_SECONDS: Final = 5  # between status and snapshot polls
 DEADLINE_MARGIN_SECONDS: Final = 15  # stop starting work this long before the time limit
 TIMEOUT_SECONDS: Final = 900  # the time limit when neither the FC context nor FC_TIMEOUT gives one
+KEEP_TAG: Final = "keep-until"  # an owner's override that expires by itself
+TIME_ZONE: Final = timezone.utc  # the fleet's zone, for keep-until dates (TIME_ZONE)
+MAX_KEEP_DAYS: Final = 30  # a keep-until further ahead still keeps, but is flagged
+# Tag-derived release times get at least this much notice (MIN_NOTICE): a lifetime that has
+# already passed when the tag is first read must not release the instance within the hour.
+MIN_NOTICE: Final = timedelta(hours=24)

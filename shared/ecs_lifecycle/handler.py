@@ -188,9 +188,13 @@ def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
         snapshot=request.snapshot,
         snapshot_tag=request.settings.snapshot_tag,
         override_lifetime=request.override_lifetime,
+        keep_tag=request.settings.keep_tag,
+        time_zone=request.settings.time_zone,
+        max_keep_days=request.settings.max_keep_days,
+        min_notice=request.settings.min_notice,
     )
     if request.function is Function.STOP:
-        return decide_stop(instance, policy)
+        return decide_stop(instance, policy, now)
     if request.function is Function.RELEASE:
         return decide_release(instance, policy, now)
     assert request.schedule is not None  # noqa: S101 - build_request always sets it for auto-release

@@ -7,9 +7,10 @@ them unchanged.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle import defaults
@@ -48,6 +49,8 @@ CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
 # CreateSnapshot takes at most 20 tags; keys starting with acs: or aliyun are the system's own.
 MAX_SNAPSHOT_TAGS: Final = 20
 RESERVED_TAG_PREFIXES: Final = ("acs:", "aliyun")
+# A keep-until date: the whole of that day in the fleet's zone. ASCII digits only, as in timeparse.
+_KEEP_DATE: Final = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +64,42 @@ class Policy:
     snapshot_tag: str = defaults.SNAPSHOT_TAG
     # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
     override_lifetime: bool = False
+    keep_tag: str = defaults.KEEP_TAG
+    # Where a keep-until date ends, and the zone keep-until times are shown in.
+    time_zone: tzinfo = defaults.TIME_ZONE
+    max_keep_days: int = defaults.MAX_KEEP_DAYS  # a keep-until further ahead is flagged
+    # A release time derived from a tag is never sooner than this after the run that sets it.
+    min_notice: timedelta = defaults.MIN_NOTICE
+
+
+@dataclass(frozen=True, slots=True)
+class KeepUntil:
+    """What an instance's keep-until tag says at one moment.
+
+    `keeps`: why stop and release must leave the instance alone (a time ahead, or a value that
+    cannot be read), else None. `until`: the moment a readable keep-until still keeps it, which no
+    auto-release time may precede. `note`: what every result for the instance must say (the tag
+    expired, or it lies further ahead than MAX_KEEP_DAYS), else empty.
+    """
+
+    keeps: str | None = None
+    until: datetime | None = None
+    note: str = ""
+
+    @property
+    def unreadable(self) -> bool:
+        return self.keeps is not None and self.until is None
+
+
+NO_KEEP: Final = KeepUntil()
 
 
 def lenient_tags(instance: Instance, key: str) -> list[tuple[str, str]]:
     """The tags whose key is `key` as people write it: any case, surrounding spaces ignored.
 
-    For the protective keys only (the protect tag, the snapshot tag, and the lifetime when it keeps
-    an instance from release): matching more keys protects more, which is the safe direction.
+    For the protective keys only (the protect tag, the keep-until tag, the snapshot tag, and the
+    lifetime when it keeps an instance from release): matching more keys protects more, which is
+    the safe direction.
     """
     wanted = key.strip().lower()
     return [(k, v) for k, v in instance.tags if k.strip().lower() == wanted] if wanted else []
@@ -123,6 +155,85 @@ def keep_reason(instance: Instance, policy: Policy) -> str | None:
     return None
 
 
+def keep_until(instance: Instance, policy: Policy, now: datetime) -> KeepUntil:
+    """What the keep-until tag says now: an override of every release that expires by itself.
+
+    A value that cannot be read keeps the instance (its owner asked for something: doubt keeps).
+    With several keys that match leniently, the latest time wins, and any unreadable one keeps.
+    """
+    found = lenient_tags(instance, policy.keep_tag)
+    if not found:
+        return NO_KEEP
+    latest: tuple[datetime, str, str] | None = None
+    for key, value in found:
+        moment = parse_keep_until(value, policy.time_zone)
+        if moment is None:
+            return KeepUntil(
+                keeps=(
+                    f"its {key} tag {key}={value!r} is neither a time with a zone "
+                    "(2026-12-04T18:00+08:00) nor a date (2026-12-04); doubt keeps it"
+                )
+            )
+        if latest is None or moment > latest[0]:
+            latest = (moment, key, value)
+    assert latest is not None  # noqa: S101 - `found` is not empty
+    moment, key, value = latest
+    shown = _show_keep(moment, value, policy.time_zone)
+    if moment <= now:
+        return KeepUntil(note=f"its {key} tag {value!r} expired at {shown}; ignored")
+    flag = ""
+    ahead = moment - now
+    if ahead > timedelta(days=policy.max_keep_days):
+        days = math.ceil(ahead / timedelta(days=1))
+        flag = (
+            f"{key} is {days} days ahead, more than MAX_KEEP_DAYS={policy.max_keep_days}: "
+            "for the fleet's admin to check"
+        )
+    return KeepUntil(keeps=f"kept until {shown} by its {key} tag", until=moment, note=flag)
+
+
+def parse_keep_until(text: str, zone: tzinfo) -> datetime | None:
+    """A keep-until value as UTC: a time with a zone, or `YYYY-MM-DD`, the end of that day in
+    `zone` (the next midnight there); None when it is neither.
+
+    The same grammar on every Python version (see timeparse): 3.10's `date.fromisoformat` and
+    3.11's differ too.
+    """
+    moment = parse_zoned_time(text)
+    if moment is not None:
+        return moment
+    match = _KEEP_DATE.fullmatch(text.strip())
+    if match is None:
+        return None
+    try:
+        day = date(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError:  # month 13, February 30
+        return None
+    if day == date.max:
+        return datetime.max.replace(tzinfo=timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return end.astimezone(timezone.utc)
+
+
+def _show_keep(moment: datetime, value: str, zone: tzinfo) -> str:
+    """A keep-until moment in the fleet's zone (`2026-12-04 18:00 +08:00`); a date as its end."""
+    try:
+        local = moment.astimezone(zone)
+    except OverflowError:  # 9999-12-31 in a zone east of UTC: past the calendar's last day
+        return f"{value.strip()!r}, the end of time"
+    offset = local.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(offset) // timedelta(minutes=1)
+    shown = f"{local:%Y-%m-%d %H:%M} {sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    if parse_zoned_time(value) is None:
+        return f"the end of {value.strip()} ({shown})"
+    return shown
+
+
+def _noted(decision: Decision, note: str) -> Decision:
+    return replace(decision, reason=f"{decision.reason}; {note}") if note else decision
+
+
 def _skip(instance: Instance, action: Action, reason: str) -> Decision:
     return Decision(instance.instance_id, instance.region, action, reason, skipped=True)
 
@@ -131,16 +242,23 @@ def _nothing_to_do(instance: Instance, reason: str) -> Decision:
     return Decision(instance.instance_id, instance.region, Action.NONE, reason, skipped=True)
 
 
-def plan_stop(instances: Iterable[Instance], policy: Policy) -> list[Decision]:
+def plan_stop(instances: Iterable[Instance], policy: Policy, now: datetime) -> list[Decision]:
     """Stop Running instances; leave the rest, each with its reason."""
-    return [decide_stop(instance, policy) for instance in instances]
+    return [decide_stop(instance, policy, now) for instance in instances]
 
 
-def decide_stop(instance: Instance, policy: Policy) -> Decision:
+def decide_stop(instance: Instance, policy: Policy, now: datetime) -> Decision:
     """One instance's stop decision (also re-applied to a fresh read before a late stop)."""
+    keep = keep_until(instance, policy, now)
+    return _noted(_decide_stop(instance, policy, keep), keep.note)
+
+
+def _decide_stop(instance: Instance, policy: Policy, keep: KeepUntil) -> Decision:
     protected = protection_reason(instance, policy) or lock_reason(instance)
     if protected:
         return _skip(instance, Action.STOP, protected)
+    if keep.keeps:
+        return _skip(instance, Action.STOP, keep.keeps)
     if instance.status == "Running":
         return Decision(instance.instance_id, instance.region, Action.STOP, "is Running")
     if instance.status in ("Stopping", "Stopped"):
@@ -155,9 +273,17 @@ def plan_release(instances: Iterable[Instance], policy: Policy, now: datetime) -
 
 def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decision:
     """One instance's release decision (also re-applied to a fresh read right before release)."""
+    keep = keep_until(instance, policy, now)
+    return _noted(_decide_release(instance, policy, now, keep), keep.note)
+
+
+def _decide_release(instance: Instance, policy: Policy, now: datetime, keep: KeepUntil) -> Decision:
     reason = _release_refusal(instance, policy)
     if reason:
         return _skip(instance, Action.RELEASE, reason)
+    if keep.keeps:
+        # A keep signal: override_lifetime overrides the lifetime tag only, never keep-until.
+        return _skip(instance, Action.RELEASE, keep.keeps)
     lifetime = lifetime_keeps(instance, policy, now)
     if lifetime and not policy.override_lifetime:
         return _skip(instance, Action.RELEASE, lifetime)
@@ -357,9 +483,24 @@ def decide_auto_release(
     """One instance's auto-release decision (also re-applied to a fresh read before the call).
 
     A cancellation is never blocked: it can destroy nothing. A keep signal (the protect tag, ECS
-    deletion protection) makes the desired auto-release time "none", so an instance that gained
-    one after a time was set has that time cancelled.
+    deletion protection, an unreadable keep-until) makes the desired auto-release time "none", so
+    an instance that gained one after a time was set has that time cancelled. A keep-until still
+    ahead is a floor: no time set here falls before it.
     """
+    keep = keep_until(instance, policy, now)
+    decision = _decide_auto_release(instance, schedule, policy, now, manual_time, keep=keep)
+    return _noted(decision, keep.note)
+
+
+def _decide_auto_release(
+    instance: Instance,
+    schedule: Schedule,
+    policy: Policy,
+    now: datetime,
+    manual_time: datetime | None,
+    *,
+    keep: KeepUntil,
+) -> Decision:
     if instance.charge_type != POSTPAID:
         return _skip(
             instance,
@@ -369,14 +510,17 @@ def decide_auto_release(
     if isinstance(schedule, CancelRelease):
         return _cancel(instance, "cancel requested")
     if isinstance(schedule, FromTag):
-        return _from_tag(instance, schedule, policy, now)
+        return _from_tag(instance, schedule, policy, now, keep)
     kept = keep_reason(instance, policy)
     if kept:
         return _cancel(instance, f"{kept}, so no auto-release time is set")
+    if keep.unreadable:
+        return _cancel(instance, f"{keep.keeps}, so no auto-release time is set", unreadable=True)
     if manual_time is None:
         manual_time = resolve_manual_time(schedule, now)
     assert manual_time is not None  # noqa: S101 - resolve_manual_time returns it for these
-    return _set(instance, manual_time, now, "requested")
+    # An operator's explicit time is taken as given (clamped only to what ECS allows).
+    return _set(instance, manual_time, now, "requested", keep=keep)
 
 
 def _intended(schedule: Schedule) -> Action:
@@ -400,17 +544,62 @@ def _cancel(instance: Instance, why: str, *, unreadable: bool = False) -> Decisi
     )
 
 
-def _set(instance: Instance, wanted: datetime, now: datetime, why: str) -> Decision:
+def _set(
+    instance: Instance,
+    wanted: datetime,
+    now: datetime,
+    why: str,
+    *,
+    keep: KeepUntil,
+    notice: timedelta | None = None,
+) -> Decision:
+    """Set the auto-release time to `wanted`, or later where the rules require.
+
+    Never sooner than ECS allows (30 minutes ahead); for a time derived from a tag (`notice` is
+    given), never sooner than `notice` after this run; never before a keep-until still ahead.
+    """
     target = floor_to_minute(wanted)
-    earliest = earliest_release_time(now)
+    current = floor_to_minute(instance.auto_release_time) if instance.auto_release_time else None
     if target > latest_release_time(now):
         return _skip(
             instance, Action.SET_AUTO_RELEASE, f"{why} {_show(target)} is more than 3 years ahead"
         )
     reason = f"{why} {_show(target)}"
-    if target < earliest:
-        current = instance.auto_release_time
-        if current is not None and target <= floor_to_minute(current) <= earliest:
+    earliest = earliest_release_time(now)
+    floor = keep.until
+    if floor is not None and floor <= latest_release_time(now):
+        floor = ceil_to_minute(floor)  # ECS takes whole minutes; the floor must not fall before it
+    if notice is not None:
+        soonest = max(earliest, ceil_to_minute(now + notice))
+        if target < soonest:
+            passed = (
+                "lifetime already passed" if wanted <= now else "sooner than the minimum notice"
+            )
+            if current is not None and current >= target and (floor is None or current >= floor):
+                # No state is kept, so the time an earlier run set is recognised by being no
+                # sooner than the tag asks: moving it again would push it later on every run,
+                # and a later one was set by someone on purpose (an operator's push, say).
+                settled = (
+                    "given the minimum notice when it was set"
+                    if current <= soonest
+                    else "later than the minimum notice would give"
+                )
+                return _nothing_to_do(
+                    instance,
+                    f"auto-release time is already {_show(current)}, {settled} ({reason}: "
+                    f"{passed}; MIN_NOTICE={_span(notice)}); kept as it is",
+                )
+            reason = (
+                f"{reason}: {passed}; released after the minimum notice at {_show(soonest)} "
+                f"(MIN_NOTICE={_span(notice)})"
+            )
+            target = soonest
+    elif target < earliest:
+        if (
+            current is not None
+            and target <= current <= earliest
+            and (floor is None or current >= floor)
+        ):
             # An earlier run clamped it: it is already as soon as ECS allows. Clamping again
             # would move it later on every run, so a reconcile firing more often than every
             # 30 minutes would never let it be released.
@@ -419,17 +608,34 @@ def _set(instance: Instance, wanted: datetime, now: datetime, why: str) -> Decis
             )
         target = earliest
         reason = f"{why} {_show(wanted)}, clamped to the earliest allowed minute {_show(target)}"
-    if (
-        instance.auto_release_time is not None
-        and floor_to_minute(instance.auto_release_time) == target
-    ):
+    if floor is not None and target < floor:
+        if floor > latest_release_time(now):
+            # Every time ECS accepts falls before the keep-until: the instance gets none.
+            return _cancel(
+                instance, f"{keep.keeps}, later than ECS auto-release reaches (3 years); {reason}"
+            )
+        reason = f"{reason}; moved to {_show(floor)}: {keep.keeps}"
+        target = floor
+    if current == target:
         return _nothing_to_do(instance, f"auto-release time is already {_show(target)}")
     return Decision(
         instance.instance_id, instance.region, Action.SET_AUTO_RELEASE, reason, release_at=target
     )
 
 
-def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: datetime) -> Decision:
+def _span(span: timedelta) -> str:
+    """A duration as a setting is written: `24h`, `2d`, `90m`."""
+    minutes = span // timedelta(minutes=1)
+    if minutes % (24 * 60) == 0 and minutes >= 2 * 24 * 60:
+        return f"{minutes // (24 * 60)}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def _from_tag(
+    instance: Instance, schedule: FromTag, policy: Policy, now: datetime, keep: KeepUntil
+) -> Decision:
     key = policy.auto_release_tag
     value = instance.tag(key)
     if value is None:
@@ -439,16 +645,25 @@ def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: dateti
         )
         if schedule.cancel_when_missing:
             return _cancel(instance, f"the {key} tag was removed{ignored}")
-        return _nothing_to_do(instance, f"carries no {key} tag{ignored}")
+        return _keep_floor_only(instance, policy, now, keep, f"carries no {key} tag{ignored}")
     text = value.strip()
     if text.lower() in CANCEL_WORDS:
         return _cancel(instance, f"tag {key}={value!r} cancels auto-release")
     kept = keep_reason(instance, policy)
     if kept:
         return _cancel(instance, f"{kept}, so tag {key}={value!r} sets no auto-release time")
+    if keep.unreadable:
+        return _cancel(
+            instance,
+            f"{keep.keeps}, so tag {key}={value!r} sets no auto-release time",
+            unreadable=True,
+        )
+    notice = policy.min_notice
     moment = parse_zoned_time(text)
     if moment is not None:
-        return _set(instance, moment, now, f"tag {key}={value!r} asks for")
+        return _set(
+            instance, moment, now, f"tag {key}={value!r} asks for", keep=keep, notice=notice
+        )
     duration = parse_duration(text)
     if duration is not None and instance.creation_time is not None:
         return _set(
@@ -456,6 +671,8 @@ def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: dateti
             instance.creation_time + duration,
             now,
             f"tag {key}={value!r} (lifetime from creation) gives",
+            keep=keep,
+            notice=notice,
         )
     if duration is not None:
         problem = f"tag {key}={value!r} is a lifetime, but the creation time is unknown"
@@ -467,6 +684,23 @@ def _from_tag(instance: Instance, schedule: FromTag, policy: Policy, now: dateti
     # Doubt keeps: a time set earlier is cancelled rather than left to release the instance on
     # the strength of a value its owner has since changed into something unreadable.
     return _cancel(instance, f"{problem}; doubt keeps it", unreadable=True)
+
+
+def _keep_floor_only(
+    instance: Instance, policy: Policy, now: datetime, keep: KeepUntil, why: str
+) -> Decision:
+    """No lifetime tag: a time set otherwise (by hand, in the console) still never falls before
+    the keep-until, and a keep signal or an unreadable keep-until cancels it."""
+    current = instance.auto_release_time
+    if current is None or not keep.keeps:
+        return _nothing_to_do(instance, why)
+    kept = keep_reason(instance, policy)
+    if kept or keep.unreadable:
+        return _cancel(instance, f"{why}; {kept or keep.keeps}, so no auto-release time is set")
+    assert keep.until is not None  # noqa: S101 - a readable keep-until that keeps has its time
+    if current >= keep.until:
+        return _nothing_to_do(instance, f"{why}; auto-release time {_show(current)} is after it")
+    return _set(instance, current, now, f"{why}; its auto-release time was", keep=keep)
 
 
 def _show(moment: datetime) -> str:

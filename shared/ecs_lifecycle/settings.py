@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from datetime import datetime, timedelta, tzinfo
+from typing import Annotated, Any, Final, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
@@ -38,13 +40,13 @@ from ecs_lifecycle.selection import (
 )
 from ecs_lifecycle.timeparse import parse_duration, parse_zoned_time
 
-if TYPE_CHECKING:
-    from datetime import datetime
-
 _Choice = TypeVar("_Choice", bound=str)
 MAX_INSTANCE_IDS: Final = 1000
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+# A notice longer than this is a lifetime, not a notice; it also keeps every time it gives well
+# inside the 3 years ECS accepts.
+MAX_MIN_NOTICE: Final = timedelta(days=30)
 NO_REGION: Final = (
     "no region: name regions in the event, set TARGET_REGIONS, or run where FC sets FC_REGION"
 )
@@ -68,6 +70,12 @@ class Settings:
     snapshot_before_release: bool = False
     snapshot_tag: str = defaults.SNAPSHOT_TAG
     snapshot_retention_days: int | None = None  # None: kept until someone deletes them
+    keep_tag: str = defaults.KEEP_TAG
+    # The fleet's zone (TIME_ZONE): a keep-until date ends at midnight there, and times are shown
+    # in it. s.yaml sets the timers' CRON_TZ, so "the end of the day" is the nightly run's day.
+    time_zone: tzinfo = defaults.TIME_ZONE
+    max_keep_days: int = defaults.MAX_KEEP_DAYS
+    min_notice: timedelta = defaults.MIN_NOTICE
     endpoint: str | None = None
     protocol: defaults.EndpointProtocol = defaults.PROTOCOLS[0]
     concurrency: int = defaults.CONCURRENCY
@@ -112,6 +120,12 @@ class Settings:
                 if env.text("SNAPSHOT_RETENTION_DAYS")
                 else None
             ),
+            keep_tag=env.text("KEEP_TAG") or defaults.KEEP_TAG,
+            time_zone=env.time_zone("TIME_ZONE"),
+            max_keep_days=env.integer(
+                "MAX_KEEP_DAYS", defaults.MAX_KEEP_DAYS, minimum=1, maximum=3 * 365
+            ),
+            min_notice=env.min_notice("MIN_NOTICE"),
             endpoint=env.text("ECS_ENDPOINT") or None,
             protocol=env.choice("ECS_PROTOCOL", defaults.PROTOCOLS),
             concurrency=env.integer("ECS_CONCURRENCY", defaults.CONCURRENCY, minimum=1, maximum=64),
@@ -158,6 +172,37 @@ class _Env:
             bounds = f"at least {minimum}" + (f" and at most {maximum}" if maximum else "")
             raise ConfigError(name, f"{number} must be {bounds}")
         return number
+
+    def time_zone(self, name: str) -> tzinfo:
+        """An IANA zone name (`Asia/Shanghai`); UTC when unset.
+
+        Zones come from the system's database (FC's Debian images ship it: the documented way to
+        change a function's zone is the TZ variable, which glibc reads from the same files). A name
+        the runtime does not know is refused, naming the variable, rather than guessed at.
+        """
+        value = self.text(name)
+        if not value or value.upper() == "UTC":
+            return defaults.TIME_ZONE
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ConfigError(
+                name, f"{value!r} is not a time zone this runtime knows (e.g. Asia/Shanghai)"
+            ) from None
+
+    def min_notice(self, name: str) -> timedelta:
+        """A duration (`24h`, `2d`, `PT12H`), or `0` for none beyond ECS's own 30 minutes."""
+        value = self.text(name)
+        if not value:
+            return defaults.MIN_NOTICE
+        if value == "0":
+            return timedelta(0)
+        notice = parse_duration(value)
+        if notice is None:
+            raise ConfigError(name, f"{value!r} is not a duration such as 12h, 24h, 2d or 0")
+        if notice > MAX_MIN_NOTICE:
+            raise ConfigError(name, f"{value!r} is more than {MAX_MIN_NOTICE.days} days")
+        return notice
 
     def choice(self, name: str, allowed: tuple[_Choice, ...]) -> _Choice:
         """One of `allowed` (the first when unset), typed as the caller's Literal."""

@@ -85,7 +85,10 @@ def parse_zoned_time(text: str) -> datetime | None:
         )
     except ValueError:  # month 13, February 30, hour 24, second 60, ...
         return None
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        return None
 
 
 def parse_api_time(text: str | None) -> datetime | None:

@@ -12,7 +12,7 @@ import pytest
 
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.model import Function
-from ecs_lifecycle.planning import earliest_release_time
+from ecs_lifecycle.timeparse import ceil_to_minute
 from tests.support import Runner, alive, by_id, sample
 
 from .test_auto_release import event_for
@@ -53,9 +53,12 @@ def test_the_reconcile_timer_skips_a_capital_m_too(run: Runner, ecs_emulator: Ec
 
     assert by_id(summary)[ambiguous.instance_id]["outcome"] == "skipped"
     assert alive(ecs_emulator, ambiguous.instance_id).auto_release_time is None
-    # Lower-case m is minutes, as documented: six minutes from creation, clamped to the earliest.
+    # Lower-case m is minutes, as documented: six minutes from creation, long passed, so the
+    # release comes after the minimum notice (MIN_NOTICE, 24 hours by default).
     assert by_id(summary)[minutes.instance_id]["outcome"] == "done"
-    assert alive(ecs_emulator, minutes.instance_id).auto_release_time == earliest_release_time(now)
+    assert alive(ecs_emulator, minutes.instance_id).auto_release_time == ceil_to_minute(
+        now + timedelta(hours=24)
+    )
 
 
 @pytest.mark.parametrize(
@@ -77,5 +80,23 @@ def test_a_zoned_time_sets_the_same_minute_on_every_python(
     run(Function.AUTO_RELEASE, event_for(TAG_EVENT, instance.instance_id))
 
     assert alive(ecs_emulator, instance.instance_id).auto_release_time == datetime(
+        2026, 12, 24, 10, tzinfo=timezone.utc
+    )
+
+
+def test_a_time_past_the_calendar_s_end_is_unreadable_and_stops_no_other_instance(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # The year 10000 in UTC: read as a time, it overflowed and failed the whole reconcile.
+    odd = ecs_emulator.add_instance(
+        status="Running", tags={"auto-release": "9999-12-31T23:00:00-05:00"}
+    )
+    other = ecs_emulator.add_instance(status="Running", tags={"auto-release": "2026-12-24T10:00Z"})
+
+    summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"))
+
+    assert by_id(summary)[odd.instance_id]["outcome"] == "skipped"
+    assert "'9999-12-31T23:00:00-05:00'" in by_id(summary)[odd.instance_id]["reason"]
+    assert alive(ecs_emulator, other.instance_id).auto_release_time == datetime(
         2026, 12, 24, 10, tzinfo=timezone.utc
     )

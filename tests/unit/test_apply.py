@@ -85,7 +85,7 @@ def run(
 
 def test_stops_go_in_batches_of_100(twin: InMemoryGateway, clock: FakeClock) -> None:
     instances = fleet(twin, 250, "Running")
-    decisions = [decide_stop(i, Policy()) for i in instances]
+    decisions = [decide_stop(i, Policy(), clock.now()) for i in instances]
     outcomes = run(twin, clock, decisions)
     assert set(outcomes.values()) == {Outcome.DONE}
     assert sorted(len(ids) for ids in twin.calls_to("StopInstances")) == [50, 100, 100]

@@ -68,7 +68,7 @@ def only(decisions: list[Decision]) -> Decision:
 def test_stop_acts_only_on_running_instances(
     status: str, action: Action, changes: bool, reason_part: str
 ) -> None:
-    decision = only(plan_stop([instance(status)], Policy()))
+    decision = only(plan_stop([instance(status)], Policy(), NOW))
     assert (decision.action, decision.changes) == (action, changes)
     assert reason_part in decision.reason
 
@@ -77,7 +77,7 @@ def test_stop_acts_only_on_running_instances(
 def test_protect_tag_keeps_an_instance_from_every_function(value: str) -> None:
     protected = instance(tags={"env": "dev", "protected": value})
     for decisions in (
-        plan_stop([protected], Policy()),
+        plan_stop([protected], Policy(), NOW),
         plan_release([protected], Policy(), NOW),
         plan_auto_release([protected], ReleaseAfter(timedelta(hours=8)), Policy(), NOW),
     ):
@@ -88,14 +88,14 @@ def test_protect_tag_keeps_an_instance_from_every_function(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["false", "False", " FALSE "])
 def test_protect_tag_with_value_false_does_not_protect(value: str) -> None:
-    decision = only(plan_stop([instance(tags={"protected": value})], Policy()))
+    decision = only(plan_stop([instance(tags={"protected": value})], Policy(), NOW))
     assert decision.changes
 
 
 def test_protect_tag_name_comes_from_the_policy() -> None:
     keep = instance(tags={"keep-me": "1"})
-    assert only(plan_stop([keep], Policy(protect_tag="keep-me"))).skipped
-    assert only(plan_stop([keep], Policy())).changes
+    assert only(plan_stop([keep], Policy(protect_tag="keep-me"), NOW)).skipped
+    assert only(plan_stop([keep], Policy(), NOW)).changes
 
 
 @pytest.mark.parametrize(
@@ -156,6 +156,7 @@ def test_blast_radius_counts_only_changing_decisions() -> None:
         [instance("Running", instance_id=f"i-run{n:04d}") for n in range(3)]
         + [instance("Stopped", instance_id=f"i-stp{n:04d}") for n in range(5)],
         Policy(),
+        NOW,
     )
     assert check_blast_radius(decisions, 3) == 3
     with pytest.raises(BlastRadiusExceededError) as refused:
@@ -250,11 +251,18 @@ def test_tag_value_gives_a_time_or_a_lifetime_from_creation(value: str, expected
     assert decision.release_at == expected
 
 
-def test_lifetime_already_over_is_clamped_to_the_earliest_minute() -> None:
+def test_lifetime_already_over_is_released_after_the_minimum_notice() -> None:
     tagged = instance(tags={"auto-release": "1h"})  # created six days ago
     decision = only(plan_auto_release([tagged], FromTag(), Policy(), NOW))
+    assert decision.release_at == datetime(2026, 11, 27, 6, 1, tzinfo=timezone.utc)  # NOW + 24h
+    assert "lifetime already passed; released after the minimum notice at" in decision.reason
+
+
+def test_without_a_minimum_notice_a_lifetime_over_is_clamped_to_the_earliest_minute() -> None:
+    tagged = instance(tags={"auto-release": "1h"})
+    policy = Policy(min_notice=timedelta(0))
+    decision = only(plan_auto_release([tagged], FromTag(), policy, NOW))
     assert decision.release_at == earliest_release_time(NOW)
-    assert "clamped" in decision.reason
 
 
 @pytest.mark.parametrize("word", ["never", "off", "NONE", " Off "])

@@ -150,6 +150,8 @@ def test_zoned_times_read_the_same_on_every_python(text: str, expected: datetime
         "2026-12-01T10:00:00+08:00Z",
         "\uff12\uff10\uff12\uff16-12-01T10:00:00Z",  # full-width digits, not ASCII ones
         "tomorrow",
+        "9999-12-31T23:00:00-05:00",  # the year 10000 in UTC: unreadable, not an OverflowError
+        "0001-01-01T00:00:00+05:00",  # the year 0 in UTC
     ],
 )
 def test_not_zoned_times(text: str) -> None:
