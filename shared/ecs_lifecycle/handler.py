@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ecs_lifecycle.apply import Execution, execute
-from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
+from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
@@ -72,6 +72,8 @@ class Services:
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
     poll_interval: float | None = None  # None: the ECS_POLL_SECONDS setting
+    # A local run's Ctrl-C: once it answers true, the run starts nothing new (see apply.py).
+    stop_requested: Callable[[], bool] | None = None
 
 
 def default_services() -> Services:
@@ -99,6 +101,8 @@ def handle(
         invocation = parse_event(event)
         outside = _outside_fence(function, invocation, settings)
         if outside is not None:
+            for result in outside.results:
+                log_result(outside, result)
             log_summary(outside)
             return outside.to_dict()
         request = request_for(function, invocation, settings)
@@ -215,6 +219,10 @@ def _run(
         concurrency=request.settings.concurrency,
         poll_interval=services.poll_interval or request.settings.poll_seconds,
         snapshot_retention_days=request.settings.snapshot_retention_days,
+        # Each decision's log line is written as it is carried out, not at the end.
+        on_result=lambda result: log_result(summary, result),
+        on_progress=lambda progress: log_progress(summary, progress),
+        stop_requested=services.stop_requested,
     )
     if not instances:
         summary.notes.append(f"no instance matched {request.selection.describe()}")
@@ -234,16 +242,16 @@ def _run(
                 raise
     results = execute(decisions, execution)
     summary.results.extend(results)
-    summary.results.extend(
-        InstanceResult(
+    for instance_id in missing:
+        not_found = InstanceResult(
             instance_id,
             ",".join(request.selection.regions),
             Action.NONE,
             Outcome.SKIPPED,
             "not found in the selected regions (or it does not match the tags)",
         )
-        for instance_id in missing
-    )
+        summary.results.append(not_found)
+        log_result(summary, not_found)
     log_summary(summary)
     if summary.failed:
         raise RunFailedError(summary.failed, summary.to_dict())
