@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import signal
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.apply import PROGRESS_EVERY_SECONDS
-from ecs_lifecycle.cli import make_context
+from ecs_lifecycle.cli import main, make_context
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import RunFailedError
 from ecs_lifecycle.handler import Services, handle
@@ -125,7 +129,7 @@ def test_a_waiting_release_reports_its_progress_every_few_seconds(
     polls = len(ecs_emulator.calls_to("DescribeSnapshots"))
     assert polls > 60  # one a second while the stops and the snapshots take their time
     moments = [datetime.fromisoformat(line["at"]) for line in progress]
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(moments, moments[1:])]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(moments)]
     assert all(gap >= PROGRESS_EVERY_SECONDS for gap in gaps), gaps
     assert len(progress) >= polls / PROGRESS_EVERY_SECONDS - 2
     first, last = progress[0], progress[-1]
@@ -155,3 +159,42 @@ def test_a_run_that_waits_for_nothing_reports_no_progress(
     assert logged.of("progress") == []
     assert len(logged.of("decision")) == 5
     assert [line["event"] for line in logged.lines].count("summary") == 2
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])
+def test_the_cli_shows_progress_in_words_in_the_table_format_and_as_json_otherwise(
+    ecs_emulator: EcsEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    output_format: str,
+) -> None:
+    ecs_emulator.settings.stop_delay = 0  # Stopped by the first poll (the CLI waits in real time)
+    for _ in range(2):
+        ecs_emulator.add_instance(status="Running", tags=DEV)
+    for name, value in {
+        "FC_REGION": "cn-hangzhou",
+        "ECS_ENDPOINT": ecs_emulator.endpoint,
+        "ECS_PROTOCOL": "http",
+        "ECS_POLL_SECONDS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(RELEASE))
+    previous_handler = signal.getsignal(signal.SIGINT)
+
+    code = main(["invoke", "release", "--event", str(event), "--format", output_format])
+
+    assert code == 0
+    err = capsys.readouterr().err.splitlines()
+    as_json = [json.loads(line) for line in err if line.startswith("{")]
+    if output_format == "table":
+        assert re.fullmatch(
+            r"\d\d:\d\d:\d\d release of 2: 0 stopping, 2 stopped, 2 released", err[-1]
+        ), err
+        assert [line for line in as_json if line["event"] == "progress"] == []
+    else:
+        progress = [line for line in as_json if line["event"] == "progress"]
+        assert [(p["stopped"], p["released"]) for p in progress] == [(2, 2)]
+    # The CLI's Ctrl-C handler is the run's only: Python's is back once it ends.
+    assert signal.getsignal(signal.SIGINT) is previous_handler
