@@ -169,7 +169,7 @@ def invoke(
     try:
         code = _invoke(function, event, output_format, owner_tag, ctrl_c)
     finally:
-        if in_main_thread:
+        if in_main_thread and previous is not None:  # None: a handler not set from Python
             signal.signal(signal.SIGINT, previous)
     if ctrl_c.requested.is_set():
         print(  # noqa: T201
