@@ -93,7 +93,7 @@ class ReleaseProgress:
 
 
 def _nothing(_: object) -> None:
-    """Reports nobody asked for."""
+    """What `on_result` and `on_progress` do when nobody listens."""
 
 
 @dataclass(frozen=True, slots=True)
