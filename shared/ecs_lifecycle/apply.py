@@ -16,22 +16,30 @@ answers per instance, and a DeleteInstances batch refused with a verdict on an i
 until the culprit stands alone (a batch that ran out of retries on throttling or 5xx is not split:
 splitting would only multiply the calls into a busy quota). Nothing starts after the deadline: no
 call, split, poll or snapshot wait; what is left is reported as failed with that reason, so
-Function Compute's retry picks it up.
+Function Compute's retry picks it up. A stop request (`Execution.stop_requested`: a local run's
+first Ctrl-C) is checked at the same places and ends the run the same way, with `Interrupted`.
+
+Each result is handed to `Execution.on_result` once, as soon as it is final (a stop batch as it
+answers, a release as its poll round ends it), so a long run logs its decisions as it goes; the
+results are still returned together. While the release pipeline waits, `Execution.on_progress`
+gets where it stands (stopping, stopped, snapshots accomplished of how many, released), at most
+every `Execution.progress_every` seconds of the run's clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle import defaults
 from ecs_lifecycle.audit import log_line
-from ecs_lifecycle.ecs import BATCH_SIZE, DEADLINE_CODE, is_transient
+from ecs_lifecycle.ecs import BATCH_SIZE, DEADLINE_CODE, INTERRUPTED_CODE, is_transient
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import (
     SNAPSHOT_INSTANCE_TAG,
@@ -62,6 +70,31 @@ STALE_READ: Final = timedelta(seconds=30)
 STARTED_AGAIN: Final = frozenset({"Pending", "Starting", "Running"})
 # Someone else released it first: the goal of a release is reached.
 RELEASED_GONE: Final = "released (it is gone)"
+# The least time between two progress reports of a waiting release, on the run's clock: often
+# enough for a person watching, rare enough for FC's log over a 15-minute run.
+PROGRESS_EVERY_SECONDS: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseProgress:
+    """Where a run's release pipeline stands, over all its regions."""
+
+    at: datetime  # the run's clock when reported
+    instances: int  # in the pipeline: changing release decisions, not a dry run
+    stopping: int  # sent a stop (or found Stopping), not yet seen Stopped
+    stopped: int  # seen Stopped by the run's polls so far
+    snapshots: int  # snapshots started or reused so far
+    snapshots_accomplished: int
+    released: int
+    kept: int  # the fresh read kept them (skipped)
+    failed: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+def _nothing(_: object) -> None:
+    """What `on_result` and `on_progress` do when nobody listens."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +102,10 @@ class Execution:
     """How to carry a plan out.
 
     `recheck` is the planner applied to one freshly read instance (inside the run's selector);
-    `planned_at` is the moment the run read the instances and planned on them.
+    `planned_at` is the moment the run read the instances and planned on them. `on_result` gets
+    each result once, as soon as it is final, and `on_progress` the release pipeline's progress
+    while it waits; both are called from the executor's threads. Once `stop_requested` answers
+    true, nothing new starts, as at the deadline.
     """
 
     gateway: Gateway
@@ -84,10 +120,63 @@ class Execution:
     concurrency: int = defaults.CONCURRENCY
     poll_interval: float = defaults.POLL_SECONDS
     snapshot_retention_days: int | None = None
+    on_result: Callable[[InstanceResult], None] = _nothing
+    on_progress: Callable[[ReleaseProgress], None] = _nothing
+    progress_every: float = PROGRESS_EVERY_SECONDS
+    stop_requested: Callable[[], bool] | None = None  # None: nothing asks (FC sends no Ctrl-C)
+
+
+class _Reports:
+    """Hands each instance's result to `on_result` once: the first time it is final."""
+
+    def __init__(self, on_result: Callable[[InstanceResult], None]) -> None:
+        self._on_result = on_result
+        self._lock = threading.Lock()
+        self._sent: set[str] = set()
+
+    def final(self, results: Iterable[InstanceResult]) -> list[InstanceResult]:
+        """Report the results not reported yet; return them all."""
+        results = list(results)
+        with self._lock:
+            new = [result for result in results if result.instance_id not in self._sent]
+            self._sent.update(result.instance_id for result in new)
+        for result in new:
+            self._on_result(result)
+        return results
+
+
+class _ProgressBoard:
+    """Each region's release progress; the sum goes to `on_progress`, spaced on the run's clock."""
+
+    def __init__(self, run: Execution) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._by_region: dict[str, ReleaseProgress] = {}
+        self._last: datetime | None = None
+
+    def update(self, region: str, progress: ReleaseProgress) -> None:
+        """Note `region`'s progress; report the run's when the last report is old enough."""
+        with self._lock:
+            self._by_region[region] = progress
+            now = self._run.clock.now()
+            if self._last is not None and (now - self._last).total_seconds() < (
+                self._run.progress_every
+            ):
+                return
+            self._last = now
+            counts = {
+                item.name: sum(getattr(p, item.name) for p in self._by_region.values())
+                for item in fields(ReleaseProgress)
+                if item.name != "at"
+            }
+            # Reported under the lock, so that the reports of two regions keep their order.
+            self._run.on_progress(ReleaseProgress(at=now, **counts))
 
 
 def execute(decisions: Sequence[Decision], run: Execution) -> list[InstanceResult]:
-    """Carry out `decisions`; one result each, in the same order."""
+    """Carry out `decisions`; one result each, in the same order, each reported once."""
+    reports = _Reports(run.on_result)
+    board = _ProgressBoard(run)
     results: dict[str, InstanceResult] = {}
     pending: list[Decision] = []
     dry_snapshots: list[Decision] = []
@@ -102,21 +191,25 @@ def execute(decisions: Sequence[Decision], run: Execution) -> list[InstanceResul
             )
         else:
             pending.append(decision)
+    reports.final(results.values())
     if dry_snapshots:
-        results.update((r.instance_id, r) for r in _plan_snapshots(dry_snapshots, run))
+        results.update((r.instance_id, r) for r in _plan_snapshots(dry_snapshots, run, reports))
     by_region: dict[str, list[Decision]] = defaultdict(list)
     for decision in pending:
         by_region[decision.region].append(decision)
     if by_region:
         with ThreadPoolExecutor(max_workers=len(by_region), thread_name_prefix="region") as regions:
             for region_results in regions.map(
-                lambda item: _carry_out(run, item[0], item[1]), by_region.items()
+                lambda item: _carry_out(run, reports, board, item[0], item[1]), by_region.items()
             ):
                 results.update((result.instance_id, result) for result in region_results)
-    return [results[decision.instance_id] for decision in decisions]
+    # Every result was reported as it became final; this reports any a step returned unreported.
+    return reports.final(results[decision.instance_id] for decision in decisions)
 
 
-def _carry_out(run: Execution, region: str, decisions: list[Decision]) -> list[InstanceResult]:
+def _carry_out(
+    run: Execution, reports: _Reports, board: _ProgressBoard, region: str, decisions: list[Decision]
+) -> list[InstanceResult]:
     """One region's share of a run, step by step; each step returns its results."""
     by_action: dict[Action, list[Decision]] = defaultdict(list)
     for decision in decisions:
@@ -124,7 +217,7 @@ def _carry_out(run: Execution, region: str, decisions: list[Decision]) -> list[I
             raise ValueError(f"no step carries out {decision.action.value!r}")
         by_action[_STEPS[decision.action]].append(decision)
     with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix=region) as pool:
-        region_run = _RegionRun(run, region, pool)
+        region_run = _RegionRun(run, region, pool, reports, board)
         return (
             region_run.stop(by_action[Action.STOP])
             + region_run.release(by_action[Action.RELEASE])
@@ -141,20 +234,24 @@ _STEPS: Final = {
 }
 
 
-def _plan_snapshots(decisions: Sequence[Decision], run: Execution) -> list[InstanceResult]:
+def _plan_snapshots(
+    decisions: Sequence[Decision], run: Execution, reports: _Reports
+) -> list[InstanceResult]:
     """A dry run names the disks it would snapshot: DescribeDisks is a read, so it may call it."""
 
     def plan_one(decision: Decision) -> InstanceResult:
         try:
             disks = run.gateway.describe_disks(decision.region, decision.instance_id)
         except EcsApiError as error:
-            return _result(decision, Outcome.FAILED, "dry run: could not list its disks", error)
+            failed = _result(decision, Outcome.FAILED, "dry run: could not list its disks", error)
+            return reports.final([failed])[0]
         named = ", ".join(disk.disk_id for disk in disks) or "no disk (it would not be released)"
-        return _result(
+        planned = _result(
             decision,
             Outcome.PLANNED,
             f"dry run: would snapshot {named} then release ({decision.reason})",
         )
+        return reports.final([planned])[0]
 
     with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix="disks") as pool:
         return list(pool.map(plan_one, decisions))
@@ -220,22 +317,41 @@ class _Pipeline:
 class _RegionRun:
     """One region's calls; batches within it run in parallel on `pool`."""
 
-    def __init__(self, run: Execution, region: str, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        run: Execution,
+        region: str,
+        pool: ThreadPoolExecutor,
+        reports: _Reports,
+        board: _ProgressBoard,
+    ) -> None:
         self.run = run
         self.region = region
         self.pool = pool
+        self.reports = reports
+        self.board = board
+        self.accomplished: set[str] = set()  # snapshot ids seen accomplished
 
     # --- shared helpers ----------------------------------------------------------------------
 
-    def _past_deadline(self) -> bool:
-        return self.run.clock.now() >= self.run.deadline
+    def _halted(self) -> str | None:
+        """Why nothing new may start: INTERRUPTED_CODE, DEADLINE_CODE, or None (go on)."""
+        if self.run.stop_requested is not None and self.run.stop_requested():
+            return INTERRUPTED_CODE
+        if self.run.clock.now() >= self.run.deadline:
+            return DEADLINE_CODE
+        return None
 
-    def _deadline_results(
+    def _not_done(
         self, decisions: Iterable[Decision], what: str, backups: dict[str, _Backup] | None = None
     ) -> list[InstanceResult]:
-        error = EcsApiError(
-            "run", DEADLINE_CODE, f"{what} before the function's time limit; a retry picks it up"
-        )
+        """Results for work the run halted before (see `_halted`), with its code and `what`."""
+        if self._halted() == INTERRUPTED_CODE:
+            why = f"{what}: the run was interrupted; a re-run picks it up"
+            error = EcsApiError("run", INTERRUPTED_CODE, why)
+        else:
+            why = f"{what} before the function's time limit; a retry picks it up"
+            error = EcsApiError("run", DEADLINE_CODE, why)
         return [
             _result(
                 decision,
@@ -253,13 +369,17 @@ class _RegionRun:
         self,
         batches: Sequence[Sequence[Decision]],
         work: Callable[[Sequence[Decision]], list[InstanceResult]],
+        *,
+        final: bool,
     ) -> list[InstanceResult]:
-        """Run `work` on each batch; batches not started by the deadline fail with that reason."""
+        """Run `work` on each batch; batches not started before a halt fail with its reason.
+
+        `final`: the batches' results are final, and reported as each batch ends.
+        """
 
         def guarded(batch: Sequence[Decision]) -> list[InstanceResult]:
-            if self._past_deadline():
-                return self._deadline_results(batch, "not started")
-            return work(batch)
+            done = self._not_done(batch, "not started") if self._halted() else work(batch)
+            return self.reports.final(done) if final else done
 
         collected: list[InstanceResult] = []
         for batch_results in self.pool.map(guarded, batches):
@@ -286,7 +406,7 @@ class _RegionRun:
     # --- stop --------------------------------------------------------------------------------
 
     def stop(self, decisions: Sequence[Decision]) -> list[InstanceResult]:
-        return self._in_parallel(_chunks(decisions), self._stop_batch)
+        return self._in_parallel(_chunks(decisions), self._stop_batch, final=True)
 
     def _stop_batch(self, batch: Sequence[Decision]) -> list[InstanceResult]:
         """Stop a batch, re-checking it first when the run read it a while ago."""
@@ -376,6 +496,20 @@ class _RegionRun:
         if not decisions:
             return []
         results: list[InstanceResult] = []
+        ended = {outcome: 0 for outcome in Outcome}
+        snapshots: set[str] = set()  # every snapshot id the pipeline started or reused
+        stopped = 0
+
+        def finish(items: Iterable[InstanceResult]) -> None:
+            for result in self.reports.final(items):
+                results.append(result)
+                ended[result.outcome] += 1
+
+        def wait_for(backups: dict[str, _Backup]) -> None:
+            # Instances routed to snapshots join the wait (with a new disk, back to it).
+            pipeline.snapshotting.update(backups)
+            snapshots.update(i for backup in backups.values() for i in backup.snapshot_ids)
+
         pipeline = _Pipeline()
         pipeline.stopping.update((d.instance_id, d) for d in decisions if d.wait_for_stop)
         # The stop before a release is always graceful: a snapshot of a cleanly stopped instance
@@ -384,40 +518,70 @@ class _RegionRun:
         stops = self._in_parallel(
             _chunks(to_stop),
             lambda batch: self._send_stop(batch, "stopping", RELEASED_GONE, force=False),
+            final=False,
         )
         stopping = {d.instance_id: d for d in to_stop}
+        stop_sent: set[str] = set()
         for stop_result in stops:
             if stop_result.outcome is Outcome.DONE and stop_result.reason != RELEASED_GONE:
                 pipeline.stopping[stop_result.instance_id] = stopping[stop_result.instance_id]
+                stop_sent.add(stop_result.instance_id)
             else:
-                results.append(stop_result)
+                finish([stop_result])
         unread = [d for d in decisions if not d.stop_first and not d.wait_for_stop]
         ready, failures = self._fresh(unread)
-        results.extend(failures)
+        finish(failures)
         routed, backups = self._route(ready)
-        results.extend(routed)
-        pipeline.snapshotting.update(backups)
+        finish(routed)
+        wait_for(backups)
         rounds = 0
         while pipeline:
-            if self._past_deadline():
-                results.extend(self._deadline_results(pipeline.stopping.values(), "not Stopped"))
-                results.extend(
-                    self._deadline_results(
+            if not self._halted():
+                self.run.clock.sleep(self.run.poll_interval)
+            if self._halted():
+                # What was sent a stop says so: the summary tells what got a StopInstances call.
+                finish(
+                    self._not_done(
+                        [d for i, d in pipeline.stopping.items() if i in stop_sent],
+                        "StopInstances sent, not Stopped yet",
+                    )
+                )
+                finish(
+                    self._not_done(
+                        [d for i, d in pipeline.stopping.items() if i not in stop_sent],
+                        "not Stopped",
+                    )
+                )
+                finish(
+                    self._not_done(
                         [b.decision for b in pipeline.snapshotting.values()],
                         "snapshots not accomplished",
                         pipeline.snapshotting,
                     )
                 )
                 break
-            self.run.clock.sleep(self.run.poll_interval)
             rounds += 1
-            stopped, stop_results = self._poll_stopping(pipeline.stopping, rounds)
+            seen_stopped, stop_results = self._poll_stopping(pipeline.stopping, rounds)
+            stopped += sum(1 for item in seen_stopped if item.fresh is not None)
             snapshotted, snapshot_results = self._poll_snapshots(pipeline.snapshotting)
             reread, reread_failures = self._fresh_after_snapshots(snapshotted)
-            routed, backups = self._route(stopped + reread)
-            results.extend(stop_results + snapshot_results + reread_failures + routed)
-            # Instances routed to snapshots join the wait (with a new disk, back to it).
-            pipeline.snapshotting.update(backups)
+            routed, backups = self._route(seen_stopped + reread)
+            finish(stop_results + snapshot_results + reread_failures + routed)
+            wait_for(backups)
+            self.board.update(
+                self.region,
+                ReleaseProgress(
+                    at=self.run.clock.now(),
+                    instances=len(decisions),
+                    stopping=len(pipeline.stopping),
+                    stopped=stopped,
+                    snapshots=len(snapshots),
+                    snapshots_accomplished=len(snapshots & self.accomplished),
+                    released=ended[Outcome.DONE],
+                    kept=ended[Outcome.SKIPPED],
+                    failed=ended[Outcome.FAILED],
+                ),
+            )
         return results
 
     def _fresh(self, decisions: Sequence[Decision]) -> tuple[list[_Ready], list[InstanceResult]]:
@@ -474,9 +638,10 @@ class _RegionRun:
         taken = {d.instance_id: b.snapshot_ids for d, b in to_delete if b is not None}
         forced = [d for d, _ in to_delete if d.force]
         gentle = [d for d, _ in to_delete if not d.force]
-        deleted = self._in_parallel(_chunks(forced), self._delete_batch) + self._in_parallel(
-            _chunks(gentle), self._delete_batch
-        )
+        # Not final yet: the snapshot ids are added below; the caller reports them.
+        deleted = self._in_parallel(
+            _chunks(forced), self._delete_batch, final=False
+        ) + self._in_parallel(_chunks(gentle), self._delete_batch, final=False)
         results.extend(
             replace(result, snapshot_ids=taken[result.instance_id])
             if result.instance_id in taken
@@ -561,8 +726,13 @@ class _RegionRun:
                 if error.code in GONE_CODES:
                     return [_result(batch[0], Outcome.DONE, "released (it was already gone)")]
                 return [_result(batch[0], Outcome.FAILED, "not released", error)]
-            if is_transient(error) or error.code == DEADLINE_CODE or self._past_deadline():
-                # Out of retries on throttling or 5xx: splitting would only add calls.
+            if (
+                is_transient(error)
+                or error.code in (DEADLINE_CODE, INTERRUPTED_CODE)
+                or self._halted()
+            ):
+                # Out of retries on throttling or 5xx (or out of time): splitting would only add
+                # calls.
                 return [_result(d, Outcome.FAILED, "not released", error) for d in batch]
             middle = len(batch) // 2
             return self._delete_batch(batch[:middle]) + self._delete_batch(batch[middle:])
@@ -587,8 +757,8 @@ class _RegionRun:
         reuse_after = plan.reuse_after if plan is not None else None
         tags = plan.tags if plan is not None else ((SNAPSHOT_INSTANCE_TAG, decision.instance_id),)
         taken = dict(backup.snapshot_of) if backup is not None else {}
-        if self._past_deadline():
-            return self._deadline_results([decision], "snapshots not started")[0]
+        if self._halted():
+            return self._not_done([decision], "snapshots not started")[0]
         gateway = self.run.gateway
         try:
             disks = gateway.describe_disks(self.region, decision.instance_id)
@@ -679,6 +849,7 @@ class _RegionRun:
         ids = [snapshot_id for b in pending.values() for snapshot_id in b.snapshot_ids]
         try:
             seen = {s.snapshot_id: s for s in self.run.gateway.describe_snapshots(self.region, ids)}
+            self.accomplished.update(i for i, s in seen.items() if s.status == "accomplished")
         except EcsApiError as error:
             failed = [
                 _result(b.decision, Outcome.FAILED, "not released: snapshots not read", error)
@@ -757,10 +928,12 @@ class _RegionRun:
         results: list[InstanceResult] = []
         to_send: list[Decision] = []
         for kept, send in self.pool.map(self._recheck_modifications, _chunks(decisions)):
-            results.extend(kept)
+            results.extend(self.reports.final(kept))
             to_send.extend(send)
         results.extend(
-            self._in_parallel([[d] for d in to_send], lambda batch: [self._modify_one(batch[0])])
+            self._in_parallel(
+                [[d] for d in to_send], lambda batch: [self._modify_one(batch[0])], final=True
+            )
         )
         return results
 
@@ -768,8 +941,8 @@ class _RegionRun:
         self, batch: Sequence[Decision]
     ) -> tuple[list[InstanceResult], list[Decision]]:
         """The decisions as the fresh read has them: results for those kept, and those to send."""
-        if self._past_deadline():
-            return self._deadline_results(batch, "not started"), []
+        if self._halted():
+            return self._not_done(batch, "not started"), []
         try:
             fresh = self._read([d.instance_id for d in batch])
         except EcsApiError as error:

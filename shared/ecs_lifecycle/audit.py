@@ -1,4 +1,9 @@
-"""Structured logging: one JSON line per decision, never whole events, responses or secrets."""
+"""Structured logging: one JSON line per decision, never whole events, responses or secrets.
+
+A decision's line is written when the decision is carried out (the executor reports each result
+as it is final), not at the end of the run; the run ends with one `summary` line. A release
+that waits logs `progress` lines meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from ecs_lifecycle.apply import ReleaseProgress
     from ecs_lifecycle.model import InstanceResult, RunSummary
 
 LOGGER: Final = logging.getLogger("ecs_lifecycle")
@@ -33,9 +39,18 @@ def log_result(summary: RunSummary, result: InstanceResult) -> None:
     )
 
 
+def log_progress(summary: RunSummary, progress: ReleaseProgress) -> None:
+    """Where a waiting release stands (the executor spaces these out)."""
+    log_line(
+        "progress",
+        function=summary.function.value,
+        trigger=summary.trigger,
+        **{**progress.to_dict(), "at": progress.at.isoformat()},
+    )
+
+
 def log_summary(summary: RunSummary) -> None:
-    for result in summary.results:
-        log_result(summary, result)
+    """The run's last line: its counts (each decision had its own line as it was carried out)."""
     counts = summary.to_dict()["counts"]
     log_line(
         "summary",

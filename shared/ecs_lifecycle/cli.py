@@ -4,7 +4,11 @@
 handler the way FC would: event bytes in, an FC-like context, the same environment settings.
 Against the emulator set ECS_ENDPOINT and ECS_PROTOCOL; against a real account the default
 credential chain applies. Exit codes: 0 done, 1 some instances failed (the summary is still
-printed), 2 refused input.
+printed), 2 refused input, 130 interrupted.
+
+Ctrl-C: the first one asks the run to start nothing new (no ECS call, batch, poll or snapshot;
+retry and poll waits end at once); the calls in flight finish, and the summary of what was done
+is printed, the rest reported as not done (`Interrupted`). A second Ctrl-C exits at once.
 """
 
 from __future__ import annotations
@@ -14,18 +18,27 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from datetime import datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Final
 
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function, Instance
 
+if TYPE_CHECKING:
+    from ecs_lifecycle.clock import Clock
+    from ecs_lifecycle.settings import Settings
+
 EXIT_FAILED: Final = 1
 EXIT_REFUSED: Final = 2
+EXIT_INTERRUPTED: Final = 128 + signal.SIGINT  # 130, what a shell reports for a Ctrl-C
 FUNCTION_NAMES: Final = {function.value: function for function in Function}
 FORMATS: Final = ("table", "json")
 OWNER_TAG: Final = "owner"  # the tag the table's OWNER column shows
@@ -101,20 +114,93 @@ class _NamesSeen:
         return getattr(self._gateway, name)
 
 
+class _CtrlC:
+    """SIGINT during a local invoke: the first asks the run to stop, the second exits at once.
+
+    The handler only sets an event (and writes a line with os.write, safe in a signal handler):
+    the run checks it wherever it checks its deadline, so it ends the way a run out of time does,
+    with a summary. The second Ctrl-C does not wait for the calls in flight (nor print a
+    traceback from every thread).
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested.is_set():
+            os.write(2, b"interrupted again: exiting now, without a summary\n")
+            os._exit(EXIT_INTERRUPTED)
+        self.requested.set()
+        os.write(
+            2,
+            b"interrupted: starting nothing new; the calls in flight finish, then the summary "
+            b"(Ctrl-C again to exit at once)\n",
+        )
+
+
+class _WakesOnCtrlC:
+    """The real clock, whose waits (polls, retry backoff, pacing) end as soon as Ctrl-C comes.
+
+    For the real clock only: its `sleep` waits in real time (a fake clock's moves its time).
+    """
+
+    def __init__(self, clock: Clock, requested: threading.Event) -> None:
+        self._clock = clock
+        self._requested = requested
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self._requested.wait(seconds)
+
+
 def invoke(
     function: Function, event: bytes, output_format: str = "json", owner_tag: str = OWNER_TAG
 ) -> int:
-    """Run one function locally; print the summary on stdout, problems on stderr."""
+    """Run one function locally; print the summary on stdout, problems on stderr.
+
+    Exit code: 0 done, 1 some instances failed, 2 refused input, 130 interrupted (Ctrl-C).
+    """
+    ctrl_c = _CtrlC()
+    # Signal handlers belong to the main thread; elsewhere (a test's thread) Ctrl-C stays Python's.
+    # Installed before the SDK's import, which alone takes a second or more.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, ctrl_c) if in_main_thread else None
+    try:
+        code = _invoke(function, event, output_format, owner_tag, ctrl_c)
+    finally:
+        if in_main_thread and previous is not None:  # None: a handler not set from Python
+            signal.signal(signal.SIGINT, previous)
+    if ctrl_c.requested.is_set():
+        print(  # noqa: T201
+            "interrupted: what was not done is reported as not done; a re-run picks it up",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _invoke(
+    function: Function, event: bytes, output_format: str, owner_tag: str, ctrl_c: _CtrlC
+) -> int:
+    """Call the handler; print its summary (or refusal, or error); return the exit code."""
+    from ecs_lifecycle.ecs import make_gateway  # noqa: PLC0415 - SDK for invoke
     from ecs_lifecycle.handler import default_services, handle  # noqa: PLC0415 - SDK for invoke
 
     known: dict[str, Who] = {}
     services = default_services()
-    make_gateway = services.gateway_factory
 
-    def gateway_noting_names(*args: Any, **kwargs: Any) -> Any:
-        return _NamesSeen(make_gateway(*args, **kwargs), known, owner_tag)
+    def gateway_for_invoke(settings: Settings, clock: Clock, deadline: datetime | None) -> Any:
+        gateway = make_gateway(settings, clock, deadline, stop_requested=ctrl_c.requested.is_set)
+        return _NamesSeen(gateway, known, owner_tag)
 
-    services = replace(services, gateway_factory=gateway_noting_names)
+    services = replace(
+        services,
+        clock=_WakesOnCtrlC(services.clock, ctrl_c.requested),
+        gateway_factory=gateway_for_invoke,
+        stop_requested=ctrl_c.requested.is_set,
+    )
     try:
         summary = handle(function, event, make_context(function, os.environ), services)
     except RunFailedError as failure:
@@ -241,6 +327,32 @@ class _LeaveOut(logging.Filter):
         return event not in self._events
 
 
+class _ProgressForAPerson(logging.Formatter):
+    """The table format's stderr: a release's progress in words; other lines as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        try:
+            line = json.loads(message)
+        except ValueError:
+            return message
+        if not isinstance(line, dict) or line.get("event") != "progress":
+            return message
+        return describe_progress(line)
+
+
+def describe_progress(line: Mapping[str, Any]) -> str:
+    """A `progress` log line as a person reads it."""
+    parts = [f"{line['stopping']} stopping", f"{line['stopped']} stopped"]
+    if line["snapshots"]:
+        done, started = line["snapshots_accomplished"], line["snapshots"]
+        parts.append(f"snapshots {done} of {started} accomplished")
+    parts.append(f"{line['released']} released")
+    parts += [f"{line[name]} {name}" for name in ("kept", "failed") if line[name]]
+    at = str(line.get("at", ""))[11:19]  # HH:MM:SS of the run's clock
+    return f"{at} {line['function']} of {line['instances']}: {', '.join(parts)}".strip()
+
+
 def _log_to_stderr(output_format: str) -> None:
     # Our own logger, not the root one: FC configures the root logger in the cloud, and a test
     # runner may have; each call replaces the previous handler, so repeated runs do not stack.
@@ -248,7 +360,11 @@ def _log_to_stderr(output_format: str) -> None:
     for handler in [h for h in logger.handlers if isinstance(h, _CliLogHandler)]:
         logger.removeHandler(handler)
     handler = _CliLogHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(
+        _ProgressForAPerson("%(message)s")
+        if output_format == "table"
+        else logging.Formatter("%(message)s")
+    )
     shown_otherwise = _PRINTED_ANYWAY | (_SHOWN_BY_THE_TABLE if output_format == "table" else set())
     handler.addFilter(_LeaveOut(frozenset(shown_otherwise)))
     logger.addHandler(handler)

@@ -15,7 +15,8 @@ honouring the server's `x-acs-retry-after`, on two budgets (`RetryPolicy`):
 
 Both are bounded by the run's deadline: no attempt starts after it (the first one included), and a
 wait that would end past it is not slept; the call gives up with its last error instead (or
-`DeadlineExceeded` when no attempt was made). Errors that will not change with time
+`DeadlineExceeded` when no attempt was made). A stop request (a local run's first Ctrl-C) ends
+them the same way, with `Interrupted`. Errors that will not change with time
 (IncorrectInstanceStatus, ChargeTypeViolation, InvalidOperation.DeletionProtection, Forbidden.RAM,
 InvalidParameter, ...) are never retried.
 """
@@ -83,6 +84,9 @@ NEVER_RETRIED_5XX: Final = frozenset({"InvalidParameter"})
 # The code of a call given up because the run's time limit came first: the executor (apply.py's
 # DEADLINE_CODE) reports work it did not start with the same code, so one code means "time ran out".
 DEADLINE_CODE: Final = "DeadlineExceeded"
+# A local run asked to stop (the CLI's first Ctrl-C): no call starts after it, and the executor
+# reports the work it did not start with the same code.
+INTERRUPTED_CODE: Final = "Interrupted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +275,10 @@ class EcsGateway:
         calls_per_second: float = defaults.CALLS_PER_SECOND,
         retry: RetryPolicy | None = None,
         deadline: datetime | None = None,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> None:
         self._client_for_region = client_for_region
+        self._stop_requested = stop_requested
         self._clients: dict[str, EcsClient] = {}
         self._clients_lock = threading.Lock()
         self._clock = clock
@@ -604,8 +610,20 @@ class EcsGateway:
     def _past_deadline(self) -> bool:
         return self._deadline is not None and self._clock.now() >= self._deadline
 
+    def _interrupted(self) -> bool:
+        return self._stop_requested is not None and self._stop_requested()
+
     def _check_deadline(self, operation: str, attempts: _Attempts) -> None:
-        """Give up once the deadline has passed: with the last error, else DeadlineExceeded."""
+        """Give up once a stop was asked for or the deadline has passed.
+
+        With the last error, else Interrupted or DeadlineExceeded: no attempt starts after either.
+        """
+        if self._interrupted():
+            raise attempts.last_error or EcsApiError(
+                operation,
+                INTERRUPTED_CODE,
+                "not attempted: the run was interrupted (Ctrl-C) first; a re-run picks it up",
+            )
         if self._past_deadline():
             raise attempts.last_error or EcsApiError(
                 operation,
@@ -620,6 +638,8 @@ class EcsGateway:
         A wait that would end at or past the deadline is not slept: the attempt after it could
         not start anyway, and sleeping it would only hold the run until FC kills it.
         """
+        if self._interrupted():
+            return True
         now = self._clock.now()
         if (
             self._deadline is not None
@@ -735,8 +755,16 @@ def _to_instance(item: Any, region: str) -> Instance:
     )
 
 
-def make_gateway(settings: Settings, clock: Clock, deadline: datetime | None = None) -> EcsGateway:
-    """The gateway for a run: credentials only from the default chain (FC's role variables)."""
+def make_gateway(
+    settings: Settings,
+    clock: Clock,
+    deadline: datetime | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+) -> EcsGateway:
+    """The gateway for a run: credentials only from the default chain (FC's role variables).
+
+    `stop_requested` (a local run's Ctrl-C) ends retries and starts no call once it is true.
+    """
     credential = CredentialClient()
 
     def client_for_region(region: str) -> EcsClient:
@@ -755,4 +783,5 @@ def make_gateway(settings: Settings, clock: Clock, deadline: datetime | None = N
         clock=clock,
         calls_per_second=settings.calls_per_second,
         deadline=deadline,
+        stop_requested=stop_requested,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ecs_lifecycle.apply import Execution, execute
-from ecs_lifecycle.audit import log_line, log_summary, quiet_sdk_logs
+from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
@@ -58,6 +58,8 @@ class Services:
     clock: Clock
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
+    # A local run's Ctrl-C: once it answers true, the run starts nothing new (see apply.py).
+    stop_requested: Callable[[], bool] | None = None
 
 
 def default_services() -> Services:
@@ -89,6 +91,8 @@ def handle(
             function, settings.dry_run, request.regions, invocation.kind, notes=[request.reason]
         )
         summary.results.extend(request.results)
+        for result in request.results:
+            log_result(summary, result)
         log_summary(summary)
         return summary.to_dict()
     return _run(request, invocation.kind, event, context, services)
@@ -127,6 +131,10 @@ def _run(
         concurrency=request.settings.concurrency,
         poll_interval=request.settings.poll_seconds,
         snapshot_retention_days=request.settings.snapshot_retention_days,
+        # Each decision's log line is written as it is carried out, not at the end.
+        on_result=lambda result: log_result(summary, result),
+        on_progress=lambda progress: log_progress(summary, progress),
+        stop_requested=services.stop_requested,
     )
     if not instances:
         summary.notes.append(f"no instance matched {request.selection.describe()}")
@@ -146,16 +154,16 @@ def _run(
                 raise
     results = execute(decisions, execution)
     summary.results.extend(results)
-    summary.results.extend(
-        InstanceResult(
+    for instance_id in missing:
+        not_found = InstanceResult(
             instance_id,
             ",".join(request.selection.regions),
             Action.NONE,
             Outcome.SKIPPED,
             "not found in the selected regions (or it does not match the tags)",
         )
-        for instance_id in missing
-    )
+        summary.results.append(not_found)
+        log_result(summary, not_found)
     log_summary(summary)
     if summary.failed:
         raise RunFailedError(summary.failed, summary.to_dict())
