@@ -38,6 +38,7 @@ from ecs_lifecycle.model import (
     InstanceResult,
     Outcome,
     RunSummary,
+    StopRecords,
 )
 from ecs_lifecycle.planning import (
     Policy,
@@ -72,6 +73,9 @@ class Services:
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
     poll_interval: float | None = None  # None: the ECS_POLL_SECONDS setting
+    # The ActionTrail reader for `stopped_for` (actiontrail.make_stop_trail); imported only by
+    # a run that needs it.
+    stop_trail_factory: GatewayFactory | None = None
 
 
 def default_services() -> Services:
@@ -199,8 +203,13 @@ def _run(
     with _refusals_logged(request.function):
         check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
-    decisions = plan(request, instances, now)
+    stop_records = _stop_records(request, instances, services, now, deadline)
+    decisions = plan(request, instances, now, stop_records)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
+    if stop_records is not None and stop_records.problem is not None:
+        summary.notes.append(
+            f"no instance is released on the stopped_for basis: {stop_records.problem}"
+        )
     execution = Execution(
         gateway=gateway,
         clock=clock,
@@ -210,7 +219,7 @@ def _run(
         force_stop=request.force and request.function is Function.STOP,
         stopped_mode=request.stopped_mode,
         idempotency_seed=_idempotency_seed(request.function, event),
-        recheck=lambda instance, at: decide(request, instance, at),
+        recheck=lambda instance, at: decide(request, instance, at, stop_records),
         planned_at=now,
         concurrency=request.settings.concurrency,
         poll_interval=services.poll_interval or request.settings.poll_seconds,
@@ -250,13 +259,23 @@ def _run(
     return summary.to_dict()
 
 
-def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
+def plan(
+    request: RunRequest,
+    instances: list[Instance],
+    now: datetime,
+    stop_records: StopRecords | None = None,
+) -> list[Decision]:
     """The pure decisions for this request."""
     resolve_manual_time(request.schedule, now)  # refuses a manual time outside the window
-    return [decide(request, instance, now) for instance in instances]
+    return [decide(request, instance, now, stop_records) for instance in instances]
 
 
-def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
+def decide(
+    request: RunRequest,
+    instance: Instance,
+    now: datetime,
+    stop_records: StopRecords | None = None,
+) -> Decision:
     """One instance's decision: the planner's rules, inside the request's selector.
 
     The executor applies it again to a fresh read right before each destructive call, so an
@@ -277,6 +296,8 @@ def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
         snapshot=request.snapshot,
         snapshot_tag=request.settings.snapshot_tag,
         override_lifetime=request.override_lifetime,
+        stopped_for=request.stopped_for,
+        stop_records=stop_records,
     )
     if request.function is Function.STOP:
         return decide_stop(instance, policy)
@@ -284,6 +305,30 @@ def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
         return decide_release(instance, policy, now)
     assert request.schedule is not None  # noqa: S101 - build_request always sets it for auto-release
     return decide_auto_release(instance, request.schedule, policy, now)
+
+
+def _stop_records(
+    request: RunRequest,
+    instances: list[Instance],
+    services: Services,
+    now: datetime,
+    deadline: datetime,
+) -> StopRecords | None:
+    """ActionTrail's stop records for a release with `stopped_for`, in the regions that have a
+    Stopped instance (the rule keeps every other instance without them); None otherwise."""
+    if request.function is not Function.RELEASE or request.stopped_for is None:
+        return None
+    regions = sorted({i.region for i in instances if i.status == "Stopped"})
+    if not regions:
+        return None
+    factory = services.stop_trail_factory
+    if factory is None:
+        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - release only
+
+        factory = make_stop_trail
+    trail = factory(request.settings, services.clock, deadline)
+    records: StopRecords = trail.last_stops(regions, now)
+    return records
 
 
 def _describe(selection: Selection) -> str:

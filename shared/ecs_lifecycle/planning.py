@@ -20,6 +20,7 @@ from ecs_lifecycle.model import (
     Decision,
     Instance,
     SnapshotPlan,
+    StopRecords,
 )
 from ecs_lifecycle.settings import (
     CancelRelease,
@@ -62,6 +63,10 @@ class Policy:
     snapshot_tag: str = "snapshot-before-release"
     # release: an operator's explicit instance_ids release even what a lifetime tag still keeps.
     override_lifetime: bool = False
+    # release: only instances proven Stopped for at least this long (RELEASE_IF_STOPPED_FOR, the
+    # `stopped_for` option), by `stop_records`; None: the rule is off.
+    stopped_for: timedelta | None = None
+    stop_records: StopRecords | None = None
 
 
 def lenient_tags(instance: Instance, key: str) -> list[tuple[str, str]]:
@@ -162,6 +167,9 @@ def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decisio
     lifetime = lifetime_keeps(instance, policy, now)
     if lifetime and not policy.override_lifetime:
         return _skip(instance, Action.RELEASE, lifetime)
+    stopped_keeps, stopped_why = stopped_for_keeps(instance, policy, now)
+    if stopped_keeps:
+        return _skip(instance, Action.RELEASE, stopped_why)
     snapshot, why = snapshot_wanted(instance, policy)
     if snapshot is None:
         return _skip(instance, Action.RELEASE, why)
@@ -193,6 +201,8 @@ def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decisio
             "is Running; stopped first, released once Stopped",
             stop_first=True,
         )
+    if stopped_why:
+        decision = replace(decision, reason=f"{decision.reason}; {stopped_why}")
     if lifetime:
         decision = replace(
             decision, reason=f"{decision.reason}; override_lifetime overrides: {lifetime}"
@@ -225,6 +235,65 @@ def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | N
         if moment > now:
             return f"its auto-release tag {key}={value!r} keeps it until {_show(moment)}"
     return None
+
+
+# ECS gives StartTime to the minute: a start at 10:00:40 reads 10:00. A stop record counts only
+# from a full minute after the StartTime shown, so a stop made before a start in the same minute
+# is never read as the later one.
+START_TIME_RESOLUTION: Final = timedelta(minutes=1)
+
+
+def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> tuple[bool, str]:
+    """Whether `stopped_for` keeps this instance from release now, and what to say about it.
+
+    Only a stop that ActionTrail proves counts: an instance with no stop record (stopped from
+    inside the OS, or before the records begin), one started since its last stop record, and any
+    instance when the records cannot be trusted are kept, never assumed to be old (doubt keeps).
+    The re-check before release applies this to a fresh read: an instance found started again is
+    not Stopped, or has a StartTime after the record, and is kept. The text says when an instance
+    that is kept only for now will be released, for the notice before the nightly release.
+    """
+    wait = policy.stopped_for
+    if wait is None:
+        return False, ""
+    after = f"released after {_show_duration(wait)}"
+    if instance.status != "Stopped":
+        return True, (
+            f"is {instance.status}; only instances Stopped for {_show_duration(wait)} are "
+            "released (stopped_for)"
+        )
+    records = policy.stop_records
+    if records is None or records.problem is not None:
+        problem = records.problem if records is not None else "no stop records were read"
+        return True, f"how long it has been Stopped is unknown ({problem}); doubt keeps it"
+    last_stop = records.last_stop.get(instance.instance_id)
+    if last_stop is None:
+        return True, (
+            f"is Stopped, but ActionTrail has no record of it being stopped since "
+            f"{_show(records.since)} (stopped from inside the OS, or earlier); kept, never "
+            "assumed old: a person decides"
+        )
+    started = instance.start_time
+    if started is not None and last_stop < started + START_TIME_RESOLUTION:
+        return True, (
+            f"its last stop on record ({_show(last_stop)}) is not after its last start "
+            f"({_show(started)}); kept, never assumed old"
+        )
+    stopped = f"stopped {_show_duration(now - last_stop)} ago"
+    due = last_stop + wait
+    if due > now:
+        return True, f"{stopped}; {after}, so from {_show(due)}"
+    return False, f"{stopped} (ActionTrail); {after}"
+
+
+def _show_duration(span: timedelta) -> str:
+    """A span as people say it: whole days, else hours, else minutes (rounded down)."""
+    seconds = max(int(span.total_seconds()), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "less than a minute"
 
 
 def tag_release_time(instance: Instance, text: str) -> datetime | None:
