@@ -242,3 +242,21 @@ def test_an_event_can_lengthen_the_setting_but_not_shorten_it(ecs_emulator: EcsE
             RELEASE_IF_STOPPED_FOR="10d",
         )
     assert alive(ecs_emulator, ids[0]).status == "Stopped"
+
+
+def test_no_look_up_starts_past_the_deadline_and_everything_is_kept(
+    ecs_emulator: EcsEmulator,
+) -> None:
+    ids = _stopped_long_ago(ecs_emulator, 2)
+    # The load takes the rest of the time: 60 s of a 60 s limit (deadline 45 s in).
+    ecs_emulator.on_call("DescribeInstances", lambda: ecs_emulator.advance(60))
+
+    summary = _runner(ecs_emulator)(
+        Function.RELEASE, {"dry_run": False, "stopped_for": "7d"}, FC_TIMEOUT="60"
+    )
+
+    assert not ecs_emulator.calls_to("LookupEvents")
+    assert not ecs_emulator.calls_to("DeleteInstances")
+    for instance_id in ids:
+        assert alive(ecs_emulator, instance_id).status == "Stopped"
+        assert "DeadlineExceeded" in by_id(summary)[instance_id]["reason"]
