@@ -230,6 +230,9 @@ def environment_lines(emulator: EcsEmulator, region: str) -> list[str]:
         f"TARGET_REGIONS={','.join(fleet_regions)}",
         f"ECS_ENDPOINT={emulator.endpoint}",
         "ECS_PROTOCOL=http",
+        # The same server answers ActionTrail's LookupEvents (release's stopped_for).
+        f"ACTIONTRAIL_ENDPOINT={emulator.endpoint}",
+        "ACTIONTRAIL_PROTOCOL=http",
         f"ALIBABA_CLOUD_ACCESS_KEY_ID={credentials.access_key_id}",
         f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={credentials.access_key_secret}",
     ]

@@ -34,6 +34,8 @@ from urllib.parse import parse_qsl
 from pytest_httpserver.httpserver import HTTPServerBase
 from werkzeug import Request, Response
 
+from ecs_emulator import actiontrail
+from ecs_emulator.actiontrail import TrailLog
 from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedRequest
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
 from ecs_emulator.errors import ApiError, api_error
@@ -452,6 +454,13 @@ class EcsEmulator:
                 and (disk_id is None or s.disk_id == disk_id)
             ]
 
+    # ----- ActionTrail ---------------------------------------------------------------------
+    @property
+    def trail(self) -> TrailLog:
+        """ActionTrail's records: the stop calls made here; ``trail.add(...)`` adds others."""
+        with self._lock:
+            return self._state.trail
+
     # ----- call log ----------------------------------------------------------------------
     @property
     def calls(self) -> list[CallRecord]:
@@ -584,7 +593,14 @@ class EcsEmulator:
             with self._lock:
                 now = self._clock.now()
                 self._state.settle(now)
-                body = handler(self._state, Call(Params(business), now, host_region))
+                try:
+                    body = handler(self._state, Call(Params(business), now, host_region))
+                except ApiError as error:
+                    self._state.trail.record_call(
+                        action, business, at=now, region=region, error_code=error.code
+                    )
+                    raise
+                self._state.trail.record_call(action, business, at=now, region=region, answer=body)
         except ApiError as error:
             return self._answer_error(context, error)
         except Exception as error:  # noqa: BLE001 - a bug in the emulator must still answer
@@ -694,8 +710,13 @@ def _route(action: str, version: str | None) -> Handler:
             'The input parameter "Action" that is mandatory for processing this request '
             "is not supplied.",
         )
-    handler = OPERATIONS.get(action)
-    if handler is None or (version and version != API_VERSION):
+    if version == actiontrail.API_VERSION:
+        handler = actiontrail.OPERATIONS.get(action)
+    else:
+        handler = OPERATIONS.get(action)
+        if version and version != API_VERSION:
+            handler = None
+    if handler is None:
         raise api_error("InvalidAction.NotFound")
     return handler
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol, TypeVar
 
+from ecs_emulator.actiontrail import TrailLog
 from ecs_emulator.errors import ApiError, invalid_parameter
 from ecs_emulator.faults import InstanceFailure
 from ecs_emulator.model import Disk, Instance, ReleaseRecord, Snapshot
@@ -108,6 +109,8 @@ class FleetState:
         self.idempotency: dict[tuple[str, str], tuple[str, dict[str, object]]] = {}
         self._due: list[_DueEvent] = []
         self._event_order = 0
+        # ActionTrail's records of the stop calls made here (and those tests add).
+        self.trail = TrailLog()
 
     # ----- ids and tokens -------------------------------------------------------------
     def next_seq(self) -> int:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
@@ -32,6 +32,7 @@ from ecs_lifecycle.model import (
     InstanceResult,
     Outcome,
     RunSummary,
+    StopRecords,
 )
 from ecs_lifecycle.planning import (
     Policy,
@@ -50,6 +51,12 @@ from ecs_lifecycle.settings import (
     require_regions,
 )
 
+if TYPE_CHECKING:
+    from ecs_lifecycle.actiontrail import StopTrail
+
+# How a `stopped_for` run gets its ActionTrail reader (the SDK is imported only then).
+StopTrailFactory = Callable[[Settings, Clock, "datetime | None"], "StopTrail"]
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -60,6 +67,9 @@ class Services:
     gateway_factory: GatewayFactory
     # A local run's Ctrl-C: once it answers true, the run starts nothing new (see apply.py).
     stop_requested: Callable[[], bool] | None = None
+    # The ActionTrail reader for `stopped_for` (actiontrail.make_stop_trail); imported only by
+    # a run that needs it.
+    stop_trail_factory: StopTrailFactory | None = None
 
 
 def default_services() -> Services:
@@ -115,8 +125,13 @@ def _run(
     with _refusals_logged(request.function):
         check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
-    decisions = plan(request, instances, now)
+    stop_records = _stop_records(request, instances, services, now, deadline)
+    decisions = plan(request, instances, now, stop_records)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
+    if stop_records is not None and stop_records.problem is not None:
+        summary.notes.append(
+            f"no instance is released on the stopped_for basis: {stop_records.problem}"
+        )
     execution = Execution(
         gateway=gateway,
         clock=clock,
@@ -126,7 +141,7 @@ def _run(
         force_stop=request.force and request.function is Function.STOP,
         stopped_mode=request.stopped_mode,
         idempotency_seed=_idempotency_seed(request.function, event),
-        recheck=lambda instance, at: decide(request, instance, at),
+        recheck=lambda instance, at: decide(request, instance, at, stop_records),
         planned_at=now,
         concurrency=request.settings.concurrency,
         poll_interval=request.settings.poll_seconds,
@@ -170,12 +185,22 @@ def _run(
     return summary.to_dict()
 
 
-def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
+def plan(
+    request: RunRequest,
+    instances: list[Instance],
+    now: datetime,
+    stop_records: StopRecords | None = None,
+) -> list[Decision]:
     """The pure decisions for this request (a manual time outside the window was refused)."""
-    return [decide(request, instance, now) for instance in instances]
+    return [decide(request, instance, now, stop_records) for instance in instances]
 
 
-def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
+def decide(
+    request: RunRequest,
+    instance: Instance,
+    now: datetime,
+    stop_records: StopRecords | None = None,
+) -> Decision:
     """One instance's decision: the planner's rules, inside the request's selector.
 
     The executor applies it again to a fresh read right before each destructive call, so an
@@ -200,6 +225,8 @@ def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
         time_zone=request.settings.time_zone,
         max_keep_days=request.settings.max_keep_days,
         min_notice=request.settings.min_notice,
+        stopped_for=request.stopped_for,
+        stop_records=stop_records,
     )
     if request.function is Function.STOP:
         return decide_stop(instance, policy, now)
@@ -207,6 +234,30 @@ def decide(request: RunRequest, instance: Instance, now: datetime) -> Decision:
         return decide_release(instance, policy, now)
     assert request.schedule is not None  # noqa: S101 - build_request always sets it for auto-release
     return decide_auto_release(instance, request.schedule, policy, now)
+
+
+def _stop_records(
+    request: RunRequest,
+    instances: list[Instance],
+    services: Services,
+    now: datetime,
+    deadline: datetime,
+) -> StopRecords | None:
+    """ActionTrail's stop records for a release with `stopped_for`, in the regions that have a
+    Stopped instance (the rule keeps every other instance without them); None otherwise."""
+    if request.function is not Function.RELEASE or request.stopped_for is None:
+        return None
+    regions = sorted({i.region for i in instances if i.status == "Stopped"})
+    if not regions:
+        return None
+    factory = services.stop_trail_factory
+    if factory is None:
+        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - release only
+
+        factory = make_stop_trail
+    trail = factory(request.settings, services.clock, deadline)
+    records: StopRecords = trail.last_stops(regions, now)
+    return records
 
 
 def _describe(selection: Selection) -> str:

@@ -227,3 +227,19 @@ Schedule = ReleaseAt | ReleaseAfter | CancelRelease | FromTag
 def format_api_time(moment: datetime) -> str:
     """The form ModifyInstanceAutoReleaseTime takes: UTC, whole minutes, `yyyy-MM-ddTHH:mm:00Z`."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecords:
+    """When each instance was last stopped, as ActionTrail's records prove it (docs/actiontrail.md).
+
+    `last_stop` maps an instance id to the time of the last successful StopInstance(s) call that
+    named it, among the records from `since` on (ActionTrail keeps 90 days). An instance missing
+    from it has no proven stop: it was stopped from inside the OS, or before `since`. `problem`
+    says why the records cannot be trusted at all (ActionTrail throttled, down, or answering
+    something unreadable); then no instance is released on their strength.
+    """
+
+    since: datetime
+    last_stop: dict[str, datetime] = field(default_factory=dict)
+    problem: str | None = None

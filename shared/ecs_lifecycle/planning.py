@@ -27,6 +27,7 @@ from ecs_lifecycle.model import (
     ReleaseAt,
     Schedule,
     SnapshotPlan,
+    StopRecords,
 )
 from ecs_lifecycle.timeparse import (
     ceil_to_minute,
@@ -70,6 +71,10 @@ class Policy:
     max_keep_days: int = defaults.MAX_KEEP_DAYS  # a keep-until further ahead is flagged
     # A release time derived from a tag is never sooner than this after the run that sets it.
     min_notice: timedelta = defaults.MIN_NOTICE
+    # release: only instances proven Stopped for at least this long (RELEASE_IF_STOPPED_FOR, the
+    # `stopped_for` option), by `stop_records`; None: the rule is off.
+    stopped_for: timedelta | None = None
+    stop_records: StopRecords | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,59 +283,62 @@ def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decisio
 
 
 def _decide_release(instance: Instance, policy: Policy, now: datetime, keep: KeepUntil) -> Decision:
-    reason = _release_refusal(instance, policy)
-    if reason:
-        return _skip(instance, Action.RELEASE, reason)
-    if keep.keeps:
-        # A keep signal: override_lifetime overrides the lifetime tag only, never keep-until.
-        return _skip(instance, Action.RELEASE, keep.keeps)
     lifetime = lifetime_keeps(instance, policy, now)
-    if lifetime and not policy.override_lifetime:
-        return _skip(instance, Action.RELEASE, lifetime)
+    stopped_keeps, stopped_why = stopped_for_keeps(instance, policy, now)
+    kept = (
+        _release_refusal(instance, policy)
+        # A keep signal: override_lifetime overrides the lifetime tag only, never keep-until.
+        or keep.keeps
+        or (None if policy.override_lifetime else lifetime)
+        or (stopped_why if stopped_keeps else None)
+    )
+    if kept:
+        return _skip(instance, Action.RELEASE, kept)
     snapshot, why = snapshot_wanted(instance, policy)
     if snapshot is None:
         return _skip(instance, Action.RELEASE, why)
+    decision = _release_by_status(instance, policy, snapshot=snapshot)
+    notes = [
+        stopped_why,
+        f"override_lifetime overrides: {lifetime}" if lifetime else "",
+        why,
+    ]
+    decision = replace(decision, reason="; ".join([decision.reason, *filter(None, notes)]))
+    if snapshot:
+        plan = SnapshotPlan(snapshot_tags(instance), reuse_after=instance.start_time)
+        decision = replace(decision, snapshot=plan)
+    return decision
+
+
+def _release_by_status(instance: Instance, policy: Policy, *, snapshot: bool) -> Decision:
+    """How a release goes ahead, by the instance's state: at once, after its stop, or forced."""
     if instance.status == "Stopped":
-        decision = Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
-    elif instance.status == "Stopping":
-        decision = Decision(
+        return Decision(instance.instance_id, instance.region, Action.RELEASE, "is Stopped")
+    if instance.status == "Stopping":
+        return Decision(
             instance.instance_id,
             instance.region,
             Action.RELEASE,
             "is Stopping; released once Stopped",
             wait_for_stop=True,
         )
-    elif policy.force and not snapshot:
-        decision = Decision(
+    if policy.force and not snapshot:
+        return Decision(
             instance.instance_id,
             instance.region,
             Action.RELEASE,
             "is Running; force releases it directly",
             force=True,
         )
-    else:
-        # With snapshots, even `force` stops first (gracefully): a snapshot of a stopped instance
-        # is consistent, and nothing is written to its disks between the snapshot and release.
-        decision = Decision(
-            instance.instance_id,
-            instance.region,
-            Action.RELEASE,
-            "is Running; stopped first, released once Stopped",
-            stop_first=True,
-        )
-    if lifetime:
-        decision = replace(
-            decision, reason=f"{decision.reason}; override_lifetime overrides: {lifetime}"
-        )
-    if snapshot:
-        decision = replace(
-            decision,
-            reason=f"{decision.reason}; {why}",
-            snapshot=SnapshotPlan(snapshot_tags(instance), reuse_after=instance.start_time),
-        )
-    elif why:
-        decision = replace(decision, reason=f"{decision.reason}; {why}")
-    return decision
+    # With snapshots, even `force` stops first (gracefully): a snapshot of a stopped instance
+    # is consistent, and nothing is written to its disks between the snapshot and release.
+    return Decision(
+        instance.instance_id,
+        instance.region,
+        Action.RELEASE,
+        "is Running; stopped first, released once Stopped",
+        stop_first=True,
+    )
 
 
 def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | None:
@@ -350,6 +358,65 @@ def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | N
         if moment > now:
             return f"its auto-release tag {key}={value!r} keeps it until {_show(moment)}"
     return None
+
+
+# ECS gives StartTime to the minute: a start at 10:00:40 reads 10:00. A stop record counts only
+# from a full minute after the StartTime shown, so a stop made before a start in the same minute
+# is never read as the later one.
+START_TIME_RESOLUTION: Final = timedelta(minutes=1)
+
+
+def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> tuple[bool, str]:
+    """Whether `stopped_for` keeps this instance from release now, and what to say about it.
+
+    Only a stop that ActionTrail proves counts: an instance with no stop record (stopped from
+    inside the OS, or before the records begin), one started since its last stop record, and any
+    instance when the records cannot be trusted are kept, never assumed to be old (doubt keeps).
+    The re-check before release applies this to a fresh read: an instance found started again is
+    not Stopped, or has a StartTime after the record, and is kept. The text says when an instance
+    that is kept only for now will be released, for the notice before the nightly release.
+    """
+    wait = policy.stopped_for
+    if wait is None:
+        return False, ""
+    after = f"released after {_show_duration(wait)}"
+    if instance.status != "Stopped":
+        return True, (
+            f"is {instance.status}; only instances Stopped for {_show_duration(wait)} are "
+            "released (stopped_for)"
+        )
+    records = policy.stop_records
+    if records is None or records.problem is not None:
+        problem = records.problem if records is not None else "no stop records were read"
+        return True, f"how long it has been Stopped is unknown ({problem}); doubt keeps it"
+    last_stop = records.last_stop.get(instance.instance_id)
+    if last_stop is None:
+        return True, (
+            f"is Stopped, but ActionTrail has no record of it being stopped since "
+            f"{_show(records.since)} (stopped from inside the OS, or earlier); kept, never "
+            "assumed old: a person decides"
+        )
+    started = instance.start_time
+    if started is not None and last_stop < started + START_TIME_RESOLUTION:
+        return True, (
+            f"its last stop on record ({_show(last_stop)}) is not after its last start "
+            f"({_show(started)}); kept, never assumed old"
+        )
+    stopped = f"stopped {_show_duration(now - last_stop)} ago"
+    due = last_stop + wait
+    if due > now:
+        return True, f"{stopped}; {after}, so from {_show(due)}"
+    return False, f"{stopped} (ActionTrail); {after}"
+
+
+def _show_duration(span: timedelta) -> str:
+    """A span as people say it: whole days, else hours, else minutes (rounded down)."""
+    seconds = max(int(span.total_seconds()), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "less than a minute"
 
 
 def tag_release_time(instance: Instance, text: str) -> datetime | None:

@@ -47,6 +47,9 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 # A notice longer than this is a lifetime, not a notice; it also keeps every time it gives well
 # inside the 3 years ECS accepts.
 MAX_MIN_NOTICE: Final = timedelta(days=30)
+# ActionTrail's LookupEvents answers the last 90 days (docs/actiontrail.md): a `stopped_for`
+# longer than that could never be proven, so it is refused rather than keeping everything quietly.
+STOP_RECORD_RETENTION: Final = timedelta(days=90)
 NO_REGION: Final = (
     "no region: name regions in the event, set TARGET_REGIONS, or run where FC sets FC_REGION"
 )
@@ -83,6 +86,10 @@ class Settings:
     deadline_margin_seconds: float = defaults.DEADLINE_MARGIN_SECONDS
     poll_seconds: float = defaults.POLL_SECONDS
     default_timeout_seconds: float = defaults.TIMEOUT_SECONDS
+    # release: only instances proven Stopped this long (RELEASE_IF_STOPPED_FOR); None: off.
+    release_if_stopped_for: timedelta | None = None
+    actiontrail_endpoint: str | None = None
+    actiontrail_protocol: defaults.EndpointProtocol = defaults.PROTOCOLS[0]
 
     @classmethod
     def from_env(cls, function: Function, environ: Mapping[str, str]) -> Settings:
@@ -140,7 +147,35 @@ class Settings:
             poll_seconds=float(
                 env.integer("ECS_POLL_SECONDS", defaults.POLL_SECONDS, minimum=1, maximum=60)
             ),
+            release_if_stopped_for=_stopped_for_setting(env.text("RELEASE_IF_STOPPED_FOR")),
+            actiontrail_endpoint=env.text("ACTIONTRAIL_ENDPOINT") or None,
+            actiontrail_protocol=env.choice("ACTIONTRAIL_PROTOCOL", defaults.PROTOCOLS),
         )
+
+
+def _stopped_for_setting(text: str) -> timedelta | None:
+    try:
+        return parse_stopped_for("RELEASE_IF_STOPPED_FOR", text) if text else None
+    except InvalidInputError as bad:
+        raise ConfigError(bad.field, bad.problem) from None
+
+
+def parse_stopped_for(field: str, text: str) -> timedelta:
+    """How long an instance must have been Stopped before release: 1 hour to 90 days.
+
+    Raises:
+        InvalidInputError: not a duration, or outside what ActionTrail's records can prove.
+    """
+    duration = parse_duration(text)
+    if duration is None:
+        raise InvalidInputError(field, f"{text!r} is not a duration such as 7d, 2w or 36h")
+    if duration < timedelta(hours=1) or duration > STOP_RECORD_RETENTION:
+        raise InvalidInputError(
+            field,
+            f"{text!r} must be 1 hour to 90 days: ActionTrail keeps 90 days of stop records, "
+            "and a longer wait could never be proven",
+        )
+    return duration
 
 
 class _Env:
@@ -262,6 +297,8 @@ class ReleaseOptions(_Options):
     snapshot: StrictBool | None = None
     # With explicit instance_ids only: release even what an owner's lifetime tag still keeps.
     override_lifetime: StrictBool | None = None
+    # Only instances Stopped at least this long (`7d`); at least RELEASE_IF_STOPPED_FOR.
+    stopped_for: str | None = None
 
 
 class AutoReleaseOptions(_Options):
@@ -310,6 +347,7 @@ class RunRequest:
     schedule: Schedule | None = None
     snapshot: bool = False  # release: snapshot every disk first (an instance's tag may override)
     override_lifetime: bool = False  # release: explicit ids released despite a lifetime tag
+    stopped_for: timedelta | None = None  # release: only instances proven Stopped this long
 
     @property
     def function(self) -> Function:
@@ -362,6 +400,9 @@ def build_request(
         if isinstance(opts, AutoReleaseOptions)
         else None
     )
+    stopped_for = _stopped_for(
+        settings, opts.stopped_for if isinstance(opts, ReleaseOptions) else None
+    )
     if isinstance(schedule, FromTag) and ids is None:
         carrying = (settings.auto_release_tag, None)
         existing = tags.conditions if tags is not None else ()
@@ -384,7 +425,30 @@ def build_request(
         schedule=schedule,
         snapshot=settings.snapshot_before_release if snapshot is None else snapshot,
         override_lifetime=override_lifetime,
+        stopped_for=stopped_for,
     )
+
+
+def _stopped_for(settings: Settings, asked: str | None) -> timedelta | None:
+    """The run's `stopped_for`: the event's, never shorter than RELEASE_IF_STOPPED_FOR.
+
+    The setting guards every release run (like the fences): an event may ask for a longer wait,
+    not a shorter one, and cannot turn the rule off.
+
+    Raises:
+        InvalidInputError: not a duration, out of range, or shorter than the setting.
+    """
+    floor = settings.release_if_stopped_for
+    if asked is None:
+        return floor
+    wanted = parse_stopped_for("stopped_for", asked)
+    if floor is not None and wanted < floor:
+        raise InvalidInputError(
+            "stopped_for",
+            f"{asked!r} is shorter than this deployment's RELEASE_IF_STOPPED_FOR; "
+            "an event can only lengthen it",
+        )
+    return wanted
 
 
 def outside_region_fence(settings: Settings, region: str) -> str | None:

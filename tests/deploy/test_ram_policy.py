@@ -2,7 +2,8 @@
 
 What they call is read two ways: from the emulator's call log after running the three handlers
 (with s.yaml's environment) on events that exercise every path, and from a static scan of the
-gateway module, so a new SDK call fails here before it fails in a real account with Forbidden.RAM.
+gateway modules, so a new SDK call fails here before it fails in a real account with Forbidden.RAM.
+ECS actions are checked one by one; ActionTrail gets LookupEvents, read only, and nothing more.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 import pytest
 
 from ecs_emulator import EcsEmulator, FakeClock
+from ecs_emulator.actiontrail import OPERATIONS as TRAIL_OPERATIONS
 from ecs_lifecycle.cli import make_context
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.handler import Services, handle
@@ -30,6 +32,8 @@ POLICY: Final = REPO_ROOT / "deploy" / "ram-policy.json"
 TRUST: Final = REPO_ROOT / "deploy" / "trust-policy.json"
 RENDER_TOOL: Final = REPO_ROOT / "tools" / "render_policy.py"
 GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "ecs.py"
+TRAIL_GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "actiontrail.py"
+SERVICES: Final = frozenset({"ecs", "actiontrail"})
 EVENTS: Final = SAMPLES
 ACCOUNT: Final = "1234567890123456"
 REGION: Final = "cn-hangzhou"
@@ -84,13 +88,18 @@ def fake_emulator() -> Iterator[EcsEmulator]:
 
 
 def _run(
-    emulator: EcsEmulator, props: dict[str, Any], function: Function, event: bytes
+    emulator: EcsEmulator,
+    props: dict[str, Any],
+    function: Function,
+    event: bytes,
+    **extra: str,
 ) -> dict[str, Any]:
     environ = {
         **props["environmentVariables"],
         "FC_REGION": REGION,
         "ECS_ENDPOINT": emulator.endpoint,
         "ECS_PROTOCOL": "http",
+        **extra,
     }
     services = Services(clock=emulator.clock, environ=environ, gateway_factory=make_gateway)
     return handle(function, event, make_context(function, environ), services)
@@ -117,6 +126,20 @@ def called_in_emulator(fake_emulator: EcsEmulator, props: dict[str, dict[str, An
         Function.RELEASE,
         b'{"tags": {"env": "dev"}, "dry_run": false, "snapshot": true}',
     )
+
+    # Released once ActionTrail proves it has been Stopped for a week (stopped_for).
+    created = emulator.now() - timedelta(days=30)
+    proven = emulator.add_instance(status="Stopped", tags=dev, creation_time=created)
+    emulator.trail.add("StopInstance", [proven.instance_id], emulator.now() - timedelta(days=8))
+    _run(
+        emulator,
+        release,
+        Function.RELEASE,
+        b'{"tags": {"env": "dev"}, "dry_run": false, "stopped_for": "7d"}',
+        ACTIONTRAIL_ENDPOINT=emulator.endpoint,
+        ACTIONTRAIL_PROTOCOL="http",
+    )
+    assert emulator.instance(proven.instance_id) is None
 
     # The instances the EventBridge samples name; the first one's tag sets a time, the second
     # one's removed tag cancels the time it has.
@@ -175,16 +198,17 @@ def policy(fleet_tag: tuple[str, str]) -> Policy:
     return render("=".join(fleet_tag))
 
 
-def _actions(policy: Policy, effect: str) -> dict[str, list[Policy]]:
-    """ECS action name -> the statements with `effect` that name it."""
+def _actions(policy: Policy, effect: str, service: str = "ecs") -> dict[str, list[Policy]]:
+    """`service`'s action name -> the statements with `effect` that name it."""
     found: dict[str, list[Policy]] = {}
     for statement in policy["Statement"]:
         if statement["Effect"] != effect:
             continue
         for action in _as_list(statement["Action"]):
-            service, _, name = action.partition(":")
-            assert service == "ecs", f"{action}: the functions need ECS actions only"
-            found.setdefault(name, []).append(statement)
+            named, _, name = action.partition(":")
+            assert named in SERVICES, f"{action}: the functions need ECS and ActionTrail only"
+            if named == service:
+                found.setdefault(name, []).append(statement)
     return found
 
 
@@ -217,8 +241,9 @@ def test_the_emulator_saw_only_what_the_gateway_calls(called_in_emulator: set[st
         "DescribeDisks",
         "CreateSnapshot",
         "DescribeSnapshots",
+        "LookupEvents",
     }
-    assert called_in_emulator <= statically_called()
+    assert called_in_emulator - set(TRAIL_OPERATIONS) <= statically_called()
 
 
 def test_every_called_action_is_allowed_and_not_denied(
@@ -226,7 +251,7 @@ def test_every_called_action_is_allowed_and_not_denied(
 ) -> None:
     allowed = _actions(policy, "Allow")
     denied = _actions(policy, "Deny")
-    for action in sorted(called_in_emulator | statically_called()):
+    for action in sorted((called_in_emulator - set(TRAIL_OPERATIONS)) | statically_called()):
         assert action in allowed, f"ecs:{action} is called but not granted"
         assert action not in denied, f"ecs:{action} is called but denied"
 
@@ -239,6 +264,23 @@ def test_nothing_is_granted_beyond_what_is_called(
             assert "*" not in action, f"{action}: no wildcard actions"
     extra = set(_actions(policy, "Allow")) - called_in_emulator - statically_called()
     assert not extra, f"granted but never called: {sorted(extra)}"
+
+
+def test_actiontrail_grants_lookup_events_only_read_only_and_nothing_more(
+    policy: Policy, called_in_emulator: set[str]
+) -> None:
+    assert called_in_emulator & set(TRAIL_OPERATIONS) == {"LookupEvents"}
+    source = TRAIL_GATEWAY.read_text()
+    assert set(re.findall(r"\bclient\.([a-z][a-z_]+)\(", source)) == {"lookup_events"}
+    trail_statements = [
+        statement
+        for statement in policy["Statement"]
+        if any(a.startswith("actiontrail:") for a in _as_list(statement["Action"]))
+    ]
+    # LookupEvents authorises on no resource type ("All Resources"), so "*" is its only form.
+    assert trail_statements == [
+        {"Effect": "Allow", "Action": ["actiontrail:LookupEvents"], "Resource": "*"}
+    ]
 
 
 def test_reads_are_unconditioned_and_writes_are_limited_to_the_dev_fleet(

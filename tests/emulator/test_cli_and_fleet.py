@@ -74,6 +74,8 @@ def test_standalone_server_prints_its_endpoint_and_serves_the_sdk(tmp_path: Path
     try:
         environment = read_until(process, "export ALIBABA_CLOUD_ACCESS_KEY_SECRET=")
         assert environment["ECS_PROTOCOL"] == "http"
+        assert environment["ACTIONTRAIL_ENDPOINT"] == environment["ECS_ENDPOINT"]
+        assert environment["ACTIONTRAIL_PROTOCOL"] == "http"
         # Everything the README's next step needs, the region included.
         assert environment["FC_REGION"] == "cn-hangzhou"
         config = Config(
