@@ -116,7 +116,7 @@ class InMemoryGateway:
     def describe_disks(self, region: str, instance_id: str) -> list[DiskInfo]:
         self._called("DescribeDisks", (instance_id,))
         box = self.boxes.get(instance_id)
-        return [DiskInfo(disk_id, "") for disk_id in box.disks] if box else []
+        return [DiskInfo(disk_id) for disk_id in box.disks] if box else []
 
     def describe_snapshots(self, region: str, snapshot_ids: Sequence[str]) -> list[SnapshotInfo]:
         self._called("DescribeSnapshots", tuple(snapshot_ids))
@@ -239,7 +239,6 @@ class InMemoryGateway:
             snapshot.snapshot_id,
             snapshot.disk_id,
             "accomplished" if done else "progressing",
-            100 if done else 0,
             floor_to_minute(snapshot.created),
         )
 

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Final
 from alibabacloud_actiontrail20200706 import models as trail_models
 from alibabacloud_actiontrail20200706.client import Client as TrailClient
 from alibabacloud_credentials.client import Client as CredentialClient
-from alibabacloud_tea_openapi.models import Config
 from Tea.exceptions import TeaException
 from tenacity import (
     RetryCallState,
@@ -33,7 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ecs_lifecycle.ecs import Pacer, stop_when
+from ecs_lifecycle.ecs import Pacer, client_config, stop_when
 from ecs_lifecycle.errors import EcsLifecycleError
 from ecs_lifecycle.model import StopRecords
 from ecs_lifecycle.settings import STOP_RECORD_RETENTION
@@ -307,14 +306,7 @@ def make_stop_trail(
     credential = CredentialClient()
 
     def client_for_region(region: str) -> TrailClient:
-        config = Config(
-            credential=credential,
-            region_id=region,
-            endpoint=settings.actiontrail_endpoint,
-            protocol=settings.actiontrail_protocol,
-            connect_timeout=5000,
-            read_timeout=15000,
-        )
-        return TrailClient(config)
+        endpoint, protocol = settings.actiontrail_endpoint, settings.actiontrail_protocol
+        return TrailClient(client_config(credential, region, endpoint, protocol))
 
     return StopTrail(client_for_region, clock=clock, deadline=deadline)

@@ -412,29 +412,48 @@ class _RegionRun:
         """Stop a batch, re-checking it first when the run read it a while ago."""
         kept: list[InstanceResult] = []
         if self.run.clock.now() - self.run.planned_at > STALE_READ:
-            try:
-                fresh = self._read([d.instance_id for d in batch])
-            except EcsApiError as error:
-                return [
-                    _result(d, Outcome.FAILED, "not stopped: not re-read", error) for d in batch
-                ]
-            still: list[Decision] = []
-            for decision in batch:
-                instance = fresh.get(decision.instance_id)
-                if instance is None:
-                    kept.append(_result(decision, Outcome.DONE, "stopped (it is gone)"))
-                    continue
-                now = self._rechecked(instance)
-                if now.action is Action.STOP and now.changes:
-                    still.append(decision)
-                else:
-                    kept.append(_changed(decision, now, "not stopped"))
-            batch = still
+            rechecked, kept = self._recheck(
+                batch,
+                "not stopped",
+                gone=lambda d: _result(d, Outcome.DONE, "stopped (it is gone)"),
+            )
+            batch = [d for d, now in rechecked if now.action is Action.STOP and now.changes]
+            kept += [
+                _changed(d, now, "not stopped")
+                for d, now in rechecked
+                if not (now.action is Action.STOP and now.changes)
+            ]
         if not batch:
             return kept
         return kept + self._send_stop(
             batch, "stopped", "stopped (it is gone)", force=self.run.force_stop
         )
+
+    def _recheck(
+        self,
+        batch: Sequence[Decision],
+        what: str,
+        *,
+        gone: Callable[[Decision], InstanceResult],
+    ) -> tuple[list[tuple[Decision, Decision]], list[InstanceResult]]:
+        """Read the batch again and re-plan each instance on that read.
+
+        Returns (decision, decision now) for each instance still there, and the results of those
+        gone (`gone`) or, when the read fails, of every instance (`what` was not done).
+        """
+        try:
+            fresh = self._read([d.instance_id for d in batch])
+        except EcsApiError as error:
+            return [], [_result(d, Outcome.FAILED, f"{what}: not re-read", error) for d in batch]
+        rechecked: list[tuple[Decision, Decision]] = []
+        results: list[InstanceResult] = []
+        for decision in batch:
+            instance = fresh.get(decision.instance_id)
+            if instance is None:
+                results.append(gone(decision))
+            else:
+                rechecked.append((decision, self._rechecked(instance)))
+        return rechecked, results
 
     def _send_stop(
         self, batch: Sequence[Decision], done_reason: str, gone_reason: str, *, force: bool
@@ -943,24 +962,15 @@ class _RegionRun:
         """The decisions as the fresh read has them: results for those kept, and those to send."""
         if self._halted():
             return self._not_done(batch, "not started"), []
-        try:
-            fresh = self._read([d.instance_id for d in batch])
-        except EcsApiError as error:
-            failed = "auto-release time not changed: not re-read"
-            return [_result(d, Outcome.FAILED, failed, error) for d in batch], []
-        kept: list[InstanceResult] = []
-        send: list[Decision] = []
-        for decision in batch:
-            instance = fresh.get(decision.instance_id)
-            if instance is None:
-                kept.append(_result(decision, Outcome.SKIPPED, "the instance no longer exists"))
-                continue
-            # The owner's last word: the tag (or a keep signal) as it is now decides.
-            now = self._rechecked(instance)
-            if now.changes:
-                send.append(now)
-            else:
-                kept.append(_changed(decision, now, "auto-release time not changed"))
+        what = "auto-release time not changed"
+        rechecked, kept = self._recheck(
+            batch,
+            what,
+            gone=lambda d: _result(d, Outcome.SKIPPED, "the instance no longer exists"),
+        )
+        # The owner's last word: the tag (or a keep signal) as it is now decides.
+        send = [now for _, now in rechecked if now.changes]
+        kept += [_changed(d, now, what) for d, now in rechecked if not now.changes]
         return kept, send
 
     def _modify_one(self, decision: Decision) -> InstanceResult:

@@ -130,7 +130,6 @@ class DiskInfo:
     """One disk attached to an instance."""
 
     disk_id: str
-    disk_type: str  # system or data
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +139,6 @@ class SnapshotInfo:
     snapshot_id: str
     disk_id: str
     status: str  # progressing, accomplished or failed
-    progress: int  # percent; ECS sends "NN%"
     creation_time: datetime | None
 
 
@@ -396,7 +394,7 @@ class EcsGateway:
             )
 
         return [
-            DiskInfo(str(item.disk_id), str(item.type or ""))
+            DiskInfo(str(item.disk_id))
             for body in self._pages("DescribeDisks", region, "describe_disks", request_for)
             for item in (body.disks.disk if body.disks and body.disks.disk else [])
         ]
@@ -434,7 +432,6 @@ class EcsGateway:
                     snapshot_id=str(item.snapshot_id),
                     disk_id=str(item.source_disk_id or ""),
                     status=str(item.status or ""),
-                    progress=_percent(item.progress),
                     creation_time=parse_api_time(item.creation_time),
                 )
 
@@ -730,12 +727,6 @@ def is_throttling(error: EcsApiError) -> bool:
     return error.code.startswith("Throttling") or error.status == 429
 
 
-def _percent(progress: Any) -> int:
-    """`"NN%"` (how DescribeSnapshots reports progress) as a number; 0 when unreadable."""
-    text = str(progress or "").strip().rstrip("%")
-    return int(text) if text.isdigit() else 0
-
-
 def _to_instance(item: Any, region: str) -> Instance:
     tags = item.tags.tag if item.tags and item.tags.tag else []
     locks = item.operation_locks.lock_reason if item.operation_locks else None
@@ -755,6 +746,21 @@ def _to_instance(item: Any, region: str) -> Instance:
     )
 
 
+def client_config(
+    credential: CredentialClient, region: str, endpoint: str | None, protocol: str
+) -> Config:
+    """One Alibaba SDK client's configuration (ECS's or ActionTrail's): credentials from the
+    default chain only, the region's endpoint unless one is set, timeouts that end a stuck call."""
+    return Config(
+        credential=credential,
+        region_id=region,
+        endpoint=endpoint,
+        protocol=protocol,
+        connect_timeout=5000,
+        read_timeout=15000,
+    )
+
+
 def make_gateway(
     settings: Settings,
     clock: Clock,
@@ -768,15 +774,7 @@ def make_gateway(
     credential = CredentialClient()
 
     def client_for_region(region: str) -> EcsClient:
-        config = Config(
-            credential=credential,
-            region_id=region,
-            endpoint=settings.endpoint,
-            protocol=settings.protocol,
-            connect_timeout=5000,
-            read_timeout=15000,
-        )
-        return EcsClient(config)
+        return EcsClient(client_config(credential, region, settings.endpoint, settings.protocol))
 
     return EcsGateway(
         client_for_region,

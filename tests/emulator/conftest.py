@@ -9,6 +9,8 @@ import pytest
 from Tea.exceptions import TeaException
 
 SdkCall = Callable[[], object]
+# The `sdk_error` fixture's type, for the tests that take it.
+SdkError = Callable[[SdkCall], Any]
 
 
 @pytest.fixture
@@ -17,7 +19,7 @@ def client(ecs_sdk_client: Any) -> Any:
 
 
 @pytest.fixture
-def sdk_error() -> Callable[[SdkCall], Any]:
+def sdk_error() -> SdkError:
     """Run an SDK call that must fail; return the SDK's exception (code, status_code, data)."""
 
     def run(call: SdkCall) -> Any:

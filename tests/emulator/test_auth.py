@@ -6,7 +6,6 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_ecs20140526.models as ecs
@@ -17,7 +16,8 @@ from darabonba.runtime import RuntimeOptions
 from ecs_emulator import EcsEmulator, EmulatorCredentials, make_sdk_client
 from ecs_emulator.auth import SignedRequest, acs3_signature, acs3_string_to_sign
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 STS = EmulatorCredentials.default_sts()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_ecs20140526.models as ecs
@@ -11,7 +10,8 @@ import pytest
 
 from ecs_emulator import DiskSpec, EcsEmulator, FakeClock
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,7 +20,7 @@ from Tea.exceptions import TeaException
 
 from ecs_emulator import EcsEmulator, FaultRule, make_sdk_client
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
 
 
 def list_instances(client: Any) -> Any:

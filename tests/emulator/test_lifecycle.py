@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,7 +10,8 @@ import pytest
 
 from ecs_emulator import EcsEmulator, FakeClock, InstanceView
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 
 

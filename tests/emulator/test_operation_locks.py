@@ -17,7 +17,8 @@ import pytest
 
 from ecs_emulator import DiskSpec, EcsEmulator, FakeClock
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 KEPT_DATA_DISK = (DiskSpec(disk_type="system"), DiskSpec(delete_with_instance=False))
 

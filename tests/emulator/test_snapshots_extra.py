@@ -7,14 +7,14 @@ A snapshot's finish time (to compare with the release call), a tag filter on Des
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_ecs20140526.models as ecs
 
 from ecs_emulator import EcsEmulator, FakeClock
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_ecs20140526.models as ecs
 
 from ecs_emulator import EcsEmulator, FakeClock, InstanceView
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 
 

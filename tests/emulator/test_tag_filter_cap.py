@@ -7,14 +7,14 @@ NextToken mode TotalCount is documented as meaningless, so the emulator never se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import alibabacloud_ecs20140526.models as ecs
 
 from ecs_emulator import EcsEmulator, InstanceSpec
 
-SdkError = Callable[[Callable[[], object]], Any]
+from .conftest import SdkError
+
 REGION = "cn-hangzhou"
 DEV = {"env": "dev"}
 
