@@ -33,6 +33,7 @@ from ecs_lifecycle.model import (
     Outcome,
     RunSummary,
 )
+from ecs_lifecycle.notices import tell_people
 from ecs_lifecycle.planning import (
     Policy,
     check_blast_radius,
@@ -111,7 +112,9 @@ def _run(
     with _refusals_logged(request.function):
         check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
-    decisions = plan(request, instances, now)
+    # A notice plans for the moment its real run starts: a keep-until that ends before then
+    # no longer keeps the instance, and the notice must say so.
+    decisions = plan(request, instances, request.notice.run_at(now) if request.notice else now)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
     execution = Execution(
         gateway=gateway,
@@ -157,9 +160,11 @@ def _run(
         for instance_id in missing
     )
     log_summary(summary)
+    result = summary.to_dict()
+    tell_people(request, result, instances, gateway=gateway, clock=clock, now=now)
     if summary.failed:
-        raise RunFailedError(summary.failed, summary.to_dict())
-    return summary.to_dict()
+        raise RunFailedError(summary.failed, result)
+    return result
 
 
 def plan(request: RunRequest, instances: list[Instance], now: datetime) -> list[Decision]:
