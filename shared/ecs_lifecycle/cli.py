@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function, Instance
 
@@ -28,7 +29,7 @@ EXIT_FAILED: Final = 1
 EXIT_REFUSED: Final = 2
 FUNCTION_NAMES: Final = {function.value: function for function in Function}
 FORMATS: Final = ("table", "json")
-OWNER_TAG: Final = "owner"  # the tag the table's OWNER column shows
+OWNER_TAG: Final = defaults.OWNER_TAG  # the tag the table's OWNER column shows
 # Log events the table already shows: not repeated on stderr in the table format.
 _SHOWN_BY_THE_TABLE: Final = frozenset({"decision", "summary"})
 # A refusal is printed once, as `refused: ...`, whatever the format: not as a log line too.
