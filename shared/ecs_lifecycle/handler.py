@@ -161,7 +161,9 @@ def _run(
     )
     log_summary(summary)
     result = summary.to_dict()
-    tell_people(request, result, instances, gateway=gateway, clock=clock, now=now)
+    tell_people(
+        request, result, instances, gateway=gateway, clock=clock, now=now, deadline=deadline
+    )
     if summary.failed:
         raise RunFailedError(summary.failed, result)
     return result

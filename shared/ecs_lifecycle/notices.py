@@ -11,6 +11,7 @@ is sent and nothing fails.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -34,6 +35,7 @@ from ecs_lifecycle.planning import show_in_zone
 from ecs_lifecycle.settings import RunRequest, Settings
 
 NO_CHANNEL: Final = "no NOTIFY_URLS set: this notice was sent to nobody"
+NO_TIME_LEFT: Final = "not sent: the run reached its deadline (the function's time limit is near)"
 # What a dry run's reason starts with; a notice is a dry run, but its readers care for the real run.
 _DRY_RUN_PREFIX: Final = "dry run: "
 
@@ -46,12 +48,14 @@ def tell_people(
     gateway: Gateway,
     clock: Clock,
     now: datetime,
+    deadline: datetime | None = None,
     channels: Sequence[Channel] | None = None,
 ) -> None:
     """Send what this run owes people, and record it in `result` (`notifications`, `notes`).
 
-    `now` is the run's start; `instances` what it read (their owners and names). `channels`:
-    None builds them from the settings (NOTIFY_URLS), retrying on `clock`.
+    `now` is the run's start; `instances` what it read (their owners and names); no message is
+    started after `deadline`. `channels`: None builds them from the settings (NOTIFY_URLS),
+    retrying on `clock`.
 
     Raises:
         NotificationUndeliveredError: a notice run whose notice some channel did not take.
@@ -59,9 +63,10 @@ def tell_people(
     settings = request.settings
     if channels is None:
         channels = build_channels(settings.notify, clock=clock, sleep=clock.sleep)
+    post = _Post(channels, clock, deadline)
     sent: list[tuple[MessageKind, DeliveryOutcome]] = []
     if request.notice is not None:
-        outcomes = _notice(request, result, instances, channels, now)
+        outcomes = _notice(request, result, instances, post, now)
         _record(result, [(MessageKind.NOTICE, outcome) for outcome in outcomes])
         require_delivered(outcomes)
         return
@@ -71,9 +76,9 @@ def tell_people(
             with_people(result, instances, settings.owner_tag),
             keep=keep_hint(settings, now),
         )
-        sent.extend((MessageKind.REPORT, outcome) for outcome in _sent(channels, report))
+        sent.extend((MessageKind.REPORT, outcome) for outcome in post.send(report))
     if request.digest is not None:
-        digest = _digest(request, result, gateway, channels, now)
+        digest = _digest(request, result, gateway, post, now)
         sent.extend((MessageKind.DIGEST, outcome) for outcome in digest)
     _record(result, sent)
 
@@ -125,7 +130,7 @@ def _notice(
     request: RunRequest,
     result: dict[str, Any],
     instances: Sequence[Instance],
-    channels: Sequence[Channel],
+    post: _Post,
     now: datetime,
 ) -> tuple[DeliveryOutcome, ...]:
     assert request.notice is not None  # noqa: S101 - the caller checked
@@ -133,7 +138,7 @@ def _notice(
     run_at = request.notice.run_at(now)
     when = show_in_zone(run_at, settings.time_zone)
     result["notice_for"] = format_api_time(run_at)
-    if not channels:
+    if not post.channels:
         result["notes"].append(NO_CHANNEL)
         return ()
     nothing = result["counts"].get("planned", 0) == 0
@@ -146,14 +151,14 @@ def _notice(
         keep=keep_hint(settings, max(now, run_at)),
         when=f"at {when}",
     )
-    return _sent(channels, notice)
+    return post.send(notice)
 
 
 def _digest(
     request: RunRequest,
     result: dict[str, Any],
     gateway: Gateway,
-    channels: Sequence[Channel],
+    post: _Post,
     now: datetime,
 ) -> tuple[DeliveryOutcome, ...]:
     """List every instance inside the fence whose ECS auto-release time falls in the window.
@@ -165,7 +170,7 @@ def _digest(
     assert request.digest is not None  # noqa: S101 - the caller checked
     settings = request.settings
     window = request.digest
-    if not channels:
+    if not post.channels:
         return ()
     try:
         soon = [
@@ -201,7 +206,7 @@ def _digest(
         keep=keep_hint(settings, now + window),
         when=f"within {_span(window)}",
     )
-    return _sent(channels, digest)
+    return post.send(digest)
 
 
 def _digest_entry(instance: Instance, settings: Settings) -> dict[str, Any]:
@@ -230,17 +235,35 @@ def _span(window: timedelta) -> str:
     return f"{window // timedelta(minutes=1)}m"
 
 
-def _sent(channels: Sequence[Channel], notification: Notification) -> tuple[DeliveryOutcome, ...]:
-    outcomes = send_all(channels, notification)
-    for outcome in outcomes:
-        if outcome.delivered:
-            log_line(
-                "notification_sent",
-                channel=outcome.channel,
-                kind=notification.kind.value,
-                messages=outcome.messages,
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """Where and until when a run's messages go."""
+
+    channels: Sequence[Channel]
+    clock: Clock
+    deadline: datetime | None  # the run's: no message is started after it
+
+    def send(self, notification: Notification) -> tuple[DeliveryOutcome, ...]:
+        """`send_all` (each channel logs what it sent), unless the run's time is up: then every
+        channel failed, saying so.
+
+        A report must not keep the function past its limit (FC would kill it and retry a run
+        whose ECS work is done); a notice that could not be sent fails its run either way.
+        """
+        if self.deadline is not None and self.clock.now() >= self.deadline:
+            outcomes = tuple(
+                DeliveryOutcome(channel.label, delivered=False, error=NO_TIME_LEFT)
+                for channel in self.channels
             )
-    return outcomes
+            for outcome in outcomes:
+                log_line(
+                    "notification_failed",
+                    channel=outcome.channel,
+                    kind=notification.kind.value,
+                    error=outcome.error,
+                )
+            return outcomes
+        return send_all(self.channels, notification)
 
 
 def _record(result: dict[str, Any], sent: Sequence[tuple[MessageKind, DeliveryOutcome]]) -> None:

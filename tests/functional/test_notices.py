@@ -406,3 +406,19 @@ def test_bad_notify_settings_are_refused_before_any_ecs_call(
     assert refused.value.field == "NOTIFY_URLS"
     assert TOKEN not in str(refused.value)
     assert ecs_emulator.calls == []
+
+
+def test_a_run_at_its_deadline_sends_no_report_and_says_so(
+    fenced: Runner, ecs_emulator: EcsEmulator, inbox: Inbox
+) -> None:
+    ecs_emulator.settings.stop_delay = 600  # longer than the function may run
+    ecs_emulator.add_instance(status="Running", tags=DEV)
+
+    with pytest.raises(RunFailedError) as failed:
+        fenced(Function.RELEASE, NIGHTLY_PAYLOAD, FC_TIMEOUT="60", **inbox.env())
+
+    # The ECS work ran to the deadline; a report then would keep FC's function past its limit.
+    assert inbox.wecom == []
+    (outcome,) = failed.value.summary["notifications"]
+    assert outcome["delivered"] is False
+    assert "reached its deadline" in outcome["error"]
