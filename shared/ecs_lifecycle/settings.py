@@ -367,6 +367,13 @@ def build_request(
         snapshot = opts.snapshot
     override_lifetime = isinstance(opts, ReleaseOptions) and bool(opts.override_lifetime)
     notice = _notice(opts.notice, since)
+    if notice is not None and _dry_run(settings, opts):
+        # The run it announces would change nothing: a notice of it would alarm people for naught.
+        raise InvalidInputError(
+            "notice",
+            "announces a dry run, which changes nothing; the real run's options must say "
+            '"dry_run": false (a notice itself is always a dry run)',
+        )
     digest = (
         _window("digest", opts.digest, defaults.MAX_DIGEST)
         if isinstance(opts, AutoReleaseOptions) and opts.digest is not None

@@ -243,7 +243,7 @@ def test_a_bad_notice_is_refused_before_any_ecs_call(
     fenced: Runner, ecs_emulator: EcsEmulator, notice: str
 ) -> None:
     with pytest.raises(InvalidInputError) as refused:
-        fenced(Function.RELEASE, {"tags": DEV, "notice": notice})
+        fenced(Function.RELEASE, {"tags": DEV, "dry_run": False, "notice": notice})
     assert refused.value.field == "notice"
     assert ecs_emulator.calls == []
 
@@ -391,6 +391,17 @@ def test_a_digest_with_nothing_due_sends_nothing(
 
     assert inbox.wecom == []
     assert "digest: no auto-release within 24h; nothing sent" in result["notes"]
+
+
+def test_a_notice_of_a_dry_run_is_refused_before_any_ecs_call(
+    fenced: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # Release is a dry run unless told otherwise: its real run would change nothing.
+    with pytest.raises(InvalidInputError) as refused:
+        fenced(Function.RELEASE, {"tags": DEV, "notice": "1h"})
+    assert refused.value.field == "notice"
+    assert "dry_run" in refused.value.problem
+    assert ecs_emulator.calls == []
 
 
 def test_a_digest_is_an_auto_release_option_only(fenced: Runner) -> None:

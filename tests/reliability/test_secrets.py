@@ -120,7 +120,7 @@ def test_nothing_printed_or_returned_contains_a_secret(
         ),
         "a notice one channel refused": (
             Function.RELEASE,
-            _event({"tags": {"role": "release"}, "notice": "1h"}),
+            _event({"tags": {"role": "release"}, "dry_run": False, "notice": "1h"}),
             good,
             {1},
         ),
@@ -197,7 +197,7 @@ def test_in_process_results_logs_and_errors_carry_no_secret(
         (Function.RELEASE, {"tags": {"env": "dev"}, "dry_run": False}),
         (Function.AUTO_RELEASE, {"tags": {"env": "dev"}, "release_after": "8h"}),
         (Function.RELEASE, {"tags": {"env": "dev"}, "typo": True}),
-        (Function.RELEASE, {"tags": {"env": "dev"}, "notice": "1h"}),
+        (Function.RELEASE, {"tags": {"env": "dev"}, "dry_run": False, "notice": "1h"}),
     ):
         try:
             seen.append(json.dumps(run(function, event)))
