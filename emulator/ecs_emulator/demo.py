@@ -6,6 +6,11 @@ events, and is printed as soon as it ends: what every function decided, and why,
 The events the demo writes itself are kept in build/demo-events/ to replay by hand against
 `ecs-lifecycle emulator`, which serves the same fleet. A step that ends otherwise than expected
 (or missing sample events) makes the demo exit 1.
+
+Before the nightly release its notice goes to a chat group (a local stand-in for a WeCom robot,
+which answers as WeCom does); an owner copies the keep-until command from it for one instance,
+the nightly run keeps that instance, and its report goes to the same group. The messages are
+printed as the group shows them: the text, not the JSON.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
@@ -114,8 +123,18 @@ STEPS: Final = [
         "manual-release-snapshot.json",
         "An operator releases i-...004 but keeps its data: both disks are snapshotted first",
     ),
+    (
+        "release",
+        "timer-nightly-release-notice.json",
+        "An hour before the nightly release, its notice timer tells each owner what will happen",
+    ),
     ("release", "timer-nightly-release.json", "The nightly timer releases the dev fleet for real"),
 ]
+NOTICE_EVENT: Final = "timer-nightly-release-notice.json"
+# The instance whose owner keeps it after reading the notice (dev-sh, alice's).
+KEPT_BY_OWNER: Final = _dev(9)
+# The steps that report to the chat group: the notice and the nightly run it announces.
+NOTIFYING_EVENTS: Final = frozenset({NOTICE_EVENT, "timer-nightly-release.json"})
 # Events the demo writes itself (kept in REPLAY_DIR) rather than taking from shared/events.
 DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
     "manual-release-snapshot.json": {
@@ -124,8 +143,123 @@ DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
         "snapshot": True,
     },
 }
+# The nightly timer's payload, plus the notice, as s.yaml's notice timer sends it; its trigger
+# time is written when the demo runs, an hour before the nightly run it announces.
+NOTICE_PAYLOAD: Final = '{"tags":{"env":"dev"},"dry_run":false,"notice":"1h"}'
 EXIT_STEP_FAILED: Final = 1
 CHILD_TIMEOUT_SECONDS: Final = 300
+
+
+class ChatGroup:
+    """A local stand-in for a WeCom group robot: keeps each message's markdown, answers `ok`.
+
+    It answers as WeCom does (HTTP 200, `{"errcode": 0, "errmsg": "ok"}`), so the functions
+    deliver to it exactly as to the real robot; the demo prints what the group would show.
+    """
+
+    PATH: Final = "/cgi-bin/webhook/send"
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        group = self
+
+        class Robot(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                group.messages.append(json.loads(body)["markdown"]["content"])
+                answer = b'{"errcode":0,"errmsg":"ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the demo prints the messages themselves."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Robot)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def notify_urls(self) -> str:
+        # A loopback robot: the only place NOTIFY_URLS takes plain http. The key is made up.
+        return f"wecom=http://127.0.0.1:{self._server.server_port}{self.PATH}?key=demo-group"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def as_chat(markdown: str) -> list[str]:
+    """A message as the chat group shows it: the markdown marks rendered away."""
+    lines = []
+    for line in markdown.splitlines():
+        plain = re.sub(r"^#+ ", "", line)
+        lines.append(plain.replace("**", "").replace("`", ""))
+    return lines
+
+
+def _chat_lines(markdown: str, width: int) -> list[str]:
+    shown = ["  +-- the dev team's chat group, from the ecs-lifecycle robot"]
+    for line in as_chat(markdown):
+        indent = "  | " + " " * (len(line) - len(line.lstrip()))
+        shown += wrap(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "  ")
+        if not line.strip():
+            shown.append("  |")
+    return [*shown, "  +--"]
+
+
+def keep_command(message: str, instance_id: str) -> list[str]:
+    """The copy-and-paste command a notice gives for `instance_id`, as words."""
+    for line in as_chat(message):
+        words = shlex.split(line.strip()) if "TagResources" in line else []
+        if words[:3] == ["aliyun", "ecs", "TagResources"] and instance_id in words:
+            return words
+    raise LookupError(f"the notice gives no keep command for {instance_id}")
+
+
+def _owner_keeps(emulator: EcsEmulator, message: str, width: int) -> None:
+    """The owner runs the notice's command; the demo makes the same TagResources change."""
+    words = keep_command(message, KEPT_BY_OWNER)
+    tag = dict(zip(words[1::2], words[2::2], strict=False))
+    key, value = tag["--Tag.1.Key"], tag["--Tag.1.Value"]
+    view = emulator.instance(KEPT_BY_OWNER)
+    assert view is not None  # noqa: S101 - the demo fleet has it
+    emulator.update_instance(KEPT_BY_OWNER, tags={**view.tags, key: value})
+    _say(
+        *wrap(
+            f"{view.tags.get(OWNER_TAG, 'The owner')} needs {view.name} another day, and pastes "
+            "the notice's command (the demo makes the same tag change in the emulator):",
+            width,
+        ),
+        *wrap(" ".join(words), width, initial_indent="    ", subsequent_indent="      "),
+    )
+
+
+def _notice_timer(now: datetime) -> dict[str, Any]:
+    """The notice timer firing now, for a nightly run an hour from now (run at once here)."""
+    fired = now.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    return {
+        "triggerTime": fired.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "triggerName": "nightly-release-notice",
+        "payload": NOTICE_PAYLOAD,
+    }
+
+
+def _chat_after(new: list[str], event_name: str, emulator: EcsEmulator, width: int) -> bool:
+    """Show what the step sent to the chat group; after the notice, an owner acts on it.
+
+    False when the notice step sent no notice (the demo then stops).
+    """
+    for message in new:
+        _say("", *_chat_lines(message, width))
+    if event_name != NOTICE_EVENT:
+        return True
+    if not new:
+        return False
+    _say("")
+    _owner_keeps(emulator, new[-1], width)
+    return True
 
 
 def _who(emulator: EcsEmulator) -> dict[str, Who]:
@@ -208,7 +342,7 @@ def _missing_events(samples: Path) -> list[Path]:
     return [
         samples / name
         for _, name, _ in STEPS
-        if name not in DEMO_EVENTS and not (samples / name).is_file()
+        if name not in DEMO_EVENTS and name != NOTICE_EVENT and not (samples / name).is_file()
     ]
 
 
@@ -221,6 +355,60 @@ def _shown_path(path: Path) -> str:
     """The path as a command run from the current directory (the repository root) needs it."""
     relative = os.path.relpath(path, Path.cwd())
     return relative if len(relative) < len(str(path)) else str(path)
+
+
+def _child_env(emulator: EcsEmulator, credentials: EmulatorCredentials) -> dict[str, str]:
+    """The environment each step's command runs in: this emulator, its fake keys, no NOTIFY_*."""
+    env = {
+        **os.environ,
+        "FC_REGION": HANGZHOU,
+        # The functions act in both regions (the fence); a timer without regions covers both.
+        "TARGET_REGIONS": f"{HANGZHOU},{SHANGHAI}",
+        "ECS_ENDPOINT": emulator.endpoint,
+        "ECS_PROTOCOL": "http",
+        "ECS_POLL_SECONDS": "1",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": credentials.access_key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": credentials.access_key_secret,
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+        "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
+        # The fleet's zone: the notice's times and its keep-until value are in it.
+        "TIME_ZONE": "Asia/Shanghai",
+    }
+    env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+    for name in ("NOTIFY_URLS", "NOTIFY_DINGTALK_SECRET", "NOTIFY_FEISHU_SECRET", "NOTIFY_ON"):
+        env.pop(name, None)  # the demo's chat group only, whatever the shell has set
+    return env
+
+
+def _afterwards(
+    emulator: EcsEmulator,
+    last_run: dict[str, Any] | None,
+    samples: Path,
+    known: dict[str, Who],
+    width: int,
+) -> None:
+    """The fleet after every step, the snapshots kept, and why each survivor survived."""
+    _say("", "The fleet afterwards:", *_fleet_table(emulator, width))
+    released = ", ".join(sorted(emulator.released_ids)) or "none"
+    _say("", *wrap(f"Released: {released}", width))
+    snapshots = [
+        f"{s.snapshot_id} ({s.status}) of {s.disk_id}, taken from {s.instance_id}"
+        for s in emulator.snapshots()
+    ]
+    _say("Snapshots kept to restore from:", *(f"  {line}" for line in snapshots or ["none"]))
+    if last_run is not None:
+        nightly = json.loads(json.loads((samples / STEPS[-1][1]).read_text())["payload"])
+        selector = ",".join(f"{k}={v}" for k, v in nightly.get("tags", {}).items())
+        _say("", "Why each instance survived the nightly run:")
+        for instance_id, why in survivors(emulator, last_run, selector):
+            _say(
+                *wrap(
+                    f"{instance_id} ({known[instance_id].name}): {why}",
+                    width,
+                    initial_indent="  ",
+                    subsequent_indent="      ",
+                )
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,30 +435,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STEP_FAILED
     kept: Path = options.keep_events
     kept.mkdir(parents=True, exist_ok=True)
-    for name, content in DEMO_EVENTS.items():
+    written = {**DEMO_EVENTS, NOTICE_EVENT: _notice_timer(datetime.now(timezone.utc))}
+    for name, content in written.items():
         (kept / name).write_text(json.dumps(content) + "\n")
     width = shutil.get_terminal_size().columns
     credentials = EmulatorCredentials.default()
     emulator = EcsEmulator(
         credentials=credentials, clock=SystemClock(), stop_delay=2.0, snapshot_duration=3.0
     ).start()
+    chat = ChatGroup()
     try:
         seed_fleet(emulator)
         known = _who(emulator)
-        env = {
-            **os.environ,
-            "FC_REGION": HANGZHOU,
-            # The functions act in both regions (the fence); a timer without regions covers both.
-            "TARGET_REGIONS": f"{HANGZHOU},{SHANGHAI}",
-            "ECS_ENDPOINT": emulator.endpoint,
-            "ECS_PROTOCOL": "http",
-            "ECS_POLL_SECONDS": "1",
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": credentials.access_key_id,
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": credentials.access_key_secret,
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-            "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
-        }
-        env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+        env = _child_env(emulator, credentials)
         _say(
             *wrap(
                 f"ECS emulator at http://{emulator.endpoint} (fake credentials; nothing real is "
@@ -287,45 +464,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         last_run: dict[str, Any] | None = None
         for number, (function, event_name, story) in enumerate(STEPS, start=1):
-            folder = kept if event_name in DEMO_EVENTS else samples
+            folder = kept if event_name in written else samples
             event_file = folder / event_name
             shown = [f"  $ ecs-lifecycle invoke {function} --event {_shown_path(event_file)}"]
-            if event_name in DEMO_EVENTS:
-                written = json.dumps(DEMO_EVENTS[event_name])
-                shown += wrap(f"(the demo wrote it: {written})", width, initial_indent="    ")
+            if event_name in written:
+                text = json.dumps(written[event_name])
+                shown += wrap(f"(the demo wrote it: {text})", width, initial_indent="    ")
             _say("", *wrap(f"[{number}] {story}", width), *shown)
-            code, summary, problems = _invoke(function, event_file, env)
+            step_env = (
+                {**env, "NOTIFY_URLS": chat.notify_urls} if event_name in NOTIFYING_EVENTS else env
+            )
+            heard = len(chat.messages)
+            code, summary, problems = _invoke(function, event_file, step_env)
             lines = render_summary(summary, known, width) if summary is not None else []
             _say(*lines, *([problems] if problems else []))
             if code != 0 or summary is None:
                 _say(f"demo: step {number} ended with exit code {code}, not 0: stopping here")
                 return EXIT_STEP_FAILED
+            if not _chat_after(chat.messages[heard:], event_name, emulator, width):
+                _say(f"demo: step {number} sent no notice to the chat group: stopping here")
+                return EXIT_STEP_FAILED
             last_run = summary
-        _say("", "The fleet afterwards:", *_fleet_table(emulator, width))
-        released = ", ".join(sorted(emulator.released_ids)) or "none"
-        _say("", *wrap(f"Released: {released}", width))
-        snapshots = [
-            f"{s.snapshot_id} ({s.status}) of {s.disk_id}, taken from {s.instance_id}"
-            for s in emulator.snapshots()
-        ]
-        _say("Snapshots kept to restore from:", *(f"  {line}" for line in snapshots or ["none"]))
-        if last_run is not None:
-            nightly = json.loads(json.loads((samples / STEPS[-1][1]).read_text())["payload"])
-            selector = ",".join(f"{k}={v}" for k, v in nightly.get("tags", {}).items())
-            _say("", "Why each instance survived the nightly run:")
-            for instance_id, why in survivors(emulator, last_run, selector):
-                _say(
-                    *wrap(
-                        f"{instance_id} ({known[instance_id].name}): {why}",
-                        width,
-                        initial_indent="  ",
-                        subsequent_indent="      ",
-                    )
-                )
+        _afterwards(emulator, last_run, samples, known, width)
         _say(
             "",
             *wrap(f"The events the demo wrote are kept to replay in {_shown_path(kept)}/", width),
         )
     finally:
+        chat.stop()
         emulator.stop()
     return 0

@@ -29,6 +29,7 @@ from datetime import datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function, Instance
 
@@ -41,7 +42,7 @@ EXIT_REFUSED: Final = 2
 EXIT_INTERRUPTED: Final = 128 + signal.SIGINT  # 130, what a shell reports for a Ctrl-C
 FUNCTION_NAMES: Final = {function.value: function for function in Function}
 FORMATS: Final = ("table", "json")
-OWNER_TAG: Final = "owner"  # the tag the table's OWNER column shows
+OWNER_TAG: Final = defaults.OWNER_TAG  # the tag the table's OWNER column shows
 # Log events the table already shows: not repeated on stderr in the table format.
 _SHOWN_BY_THE_TABLE: Final = frozenset({"decision", "summary"})
 # A refusal is printed once, as `refused: ...`, whatever the format: not as a log line too.

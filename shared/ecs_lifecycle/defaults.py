@@ -30,3 +30,7 @@ MAX_KEEP_DAYS: Final = 30  # a keep-until further ahead still keeps, but is flag
 # Tag-derived release times get at least this much notice (MIN_NOTICE): a lifetime that has
 # already passed when the tag is first read must not release the instance within the hour.
 MIN_NOTICE: Final = timedelta(hours=24)
+OWNER_TAG: Final = "owner"  # whose instance it is, for notices and reports (OWNER_TAG)
+# A notice run's lead time at most: a notice weeks ahead would describe a fleet that has changed.
+MAX_NOTICE: Final = timedelta(days=7)
+MAX_DIGEST: Final = timedelta(days=7)  # the longest window a digest may list

@@ -34,6 +34,7 @@ from ecs_lifecycle.model import (
     RunSummary,
     StopRecords,
 )
+from ecs_lifecycle.notices import tell_people
 from ecs_lifecycle.planning import (
     Policy,
     check_blast_radius,
@@ -126,7 +127,10 @@ def _run(
         check_regions(gateway, request, context, services.environ)
     instances, missing = _load(gateway, request)
     stop_records = _stop_records(request, instances, services, now, deadline)
-    decisions = plan(request, instances, now, stop_records)
+    # A notice plans for the moment its real run starts: a keep-until that ends before then
+    # no longer keeps the instance, and the notice must say so.
+    planned_for = request.notice.run_at(now) if request.notice else now
+    decisions = plan(request, instances, planned_for, stop_records)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
     if stop_records is not None and stop_records.problem is not None:
         summary.notes.append(
@@ -180,9 +184,13 @@ def _run(
         summary.results.append(not_found)
         log_result(summary, not_found)
     log_summary(summary)
+    result = summary.to_dict()
+    tell_people(
+        request, result, instances, gateway=gateway, clock=clock, now=now, deadline=deadline
+    )
     if summary.failed:
-        raise RunFailedError(summary.failed, summary.to_dict())
-    return summary.to_dict()
+        raise RunFailedError(summary.failed, result)
+    return result
 
 
 def plan(

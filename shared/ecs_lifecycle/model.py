@@ -224,6 +224,21 @@ class FromTag:
 Schedule = ReleaseAt | ReleaseAfter | CancelRelease | FromTag
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """This run is the notice for the real run `lead` after `since` (a timer's trigger time).
+
+    Counting from the trigger time, as `ReleaseAfter` does, names the same real run on a retry.
+    """
+
+    lead: timedelta
+    since: datetime | None = None
+
+    def run_at(self, now: datetime) -> datetime:
+        """When the real run starts."""
+        return (self.since or now) + self.lead
+
+
 def format_api_time(moment: datetime) -> str:
     """The form ModifyInstanceAutoReleaseTime takes: UTC, whole minutes, `yyyy-MM-ddTHH:mm:00Z`."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")

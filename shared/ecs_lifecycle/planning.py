@@ -220,16 +220,25 @@ def parse_keep_until(text: str, zone: tzinfo) -> datetime | None:
     return end.astimezone(timezone.utc)
 
 
-def _show_keep(moment: datetime, value: str, zone: tzinfo) -> str:
-    """A keep-until moment in the fleet's zone (`2026-12-04 18:00 +08:00`); a date as its end."""
-    try:
-        local = moment.astimezone(zone)
-    except OverflowError:  # 9999-12-31 in a zone east of UTC: past the calendar's last day
-        return f"{value.strip()!r}, the end of time"
+def show_in_zone(moment: datetime, zone: tzinfo) -> str:
+    """A moment as people in the fleet's zone read it: `2026-12-04 18:00 +08:00`.
+
+    Raises:
+        OverflowError: the moment falls past the calendar's last day in `zone`.
+    """
+    local = moment.astimezone(zone)
     offset = local.utcoffset() or timedelta(0)
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(offset) // timedelta(minutes=1)
-    shown = f"{local:%Y-%m-%d %H:%M} {sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return f"{local:%Y-%m-%d %H:%M} {sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _show_keep(moment: datetime, value: str, zone: tzinfo) -> str:
+    """A keep-until moment in the fleet's zone (`2026-12-04 18:00 +08:00`); a date as its end."""
+    try:
+        shown = show_in_zone(moment, zone)
+    except OverflowError:  # 9999-12-31 in a zone east of UTC: past the calendar's last day
+        return f"{value.strip()!r}, the end of time"
     if parse_zoned_time(value) is None:
         return f"the end of {value.strip()} ({shown})"
     return shown

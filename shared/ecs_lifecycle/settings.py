@@ -8,7 +8,7 @@ raises an error that names the variable or the option, before any ECS call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any, Final, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,10 +27,12 @@ from ecs_lifecycle.model import (
     CancelRelease,
     FromTag,
     Function,
+    Notice,
     ReleaseAfter,
     ReleaseAt,
     Schedule,
 )
+from ecs_lifecycle.notify import NotifySettings, parse_notify_settings
 from ecs_lifecycle.selection import (
     Selection,
     TagSelector,
@@ -79,6 +81,9 @@ class Settings:
     time_zone: tzinfo = defaults.TIME_ZONE
     max_keep_days: int = defaults.MAX_KEEP_DAYS
     min_notice: timedelta = defaults.MIN_NOTICE
+    owner_tag: str = defaults.OWNER_TAG  # groups notices and reports per owner
+    # NOTIFY_URLS, the signing secrets and NOTIFY_ON (notify.py); no channel by default.
+    notify: NotifySettings = field(default_factory=NotifySettings)
     endpoint: str | None = None
     protocol: defaults.EndpointProtocol = defaults.PROTOCOLS[0]
     concurrency: int = defaults.CONCURRENCY
@@ -133,6 +138,8 @@ class Settings:
                 "MAX_KEEP_DAYS", defaults.MAX_KEEP_DAYS, minimum=1, maximum=3 * 365
             ),
             min_notice=env.min_notice("MIN_NOTICE"),
+            owner_tag=env.text("OWNER_TAG") or defaults.OWNER_TAG,
+            notify=parse_notify_settings(environ),
             endpoint=env.text("ECS_ENDPOINT") or None,
             protocol=env.choice("ECS_PROTOCOL", defaults.PROTOCOLS),
             concurrency=env.integer("ECS_CONCURRENCY", defaults.CONCURRENCY, minimum=1, maximum=64),
@@ -284,6 +291,8 @@ class _Options(BaseModel):
     tags: str | dict[str, str] | None = None
     dry_run: StrictBool | None = None
     max_instances: Annotated[StrictInt, Field(ge=0)] | None = None
+    # A duration: this run is the notice for the real run that long after the trigger's time.
+    notice: str | None = None
 
 
 class StopOptions(_Options):
@@ -305,6 +314,8 @@ class AutoReleaseOptions(_Options):
     release_at: str | None = None
     release_after: str | None = None
     cancel: StrictBool | None = None
+    # A duration: also list the instances ECS itself auto-releases within it, per owner.
+    digest: str | None = None
 
 
 OPTIONS_MODEL: Final[dict[Function, type[_Options]]] = {
@@ -348,6 +359,8 @@ class RunRequest:
     snapshot: bool = False  # release: snapshot every disk first (an instance's tag may override)
     override_lifetime: bool = False  # release: explicit ids released despite a lifetime tag
     stopped_for: timedelta | None = None  # release: only instances proven Stopped this long
+    notice: Notice | None = None  # a dry run that tells people what the real run will do
+    digest: timedelta | None = None  # auto-release: warn of ECS releases within this window
 
     @property
     def function(self) -> Function:
@@ -391,6 +404,19 @@ def build_request(
     if isinstance(opts, ReleaseOptions):
         snapshot = opts.snapshot
     override_lifetime = isinstance(opts, ReleaseOptions) and bool(opts.override_lifetime)
+    notice = _notice(opts.notice, since)
+    if notice is not None and _dry_run(settings, opts):
+        # The run it announces would change nothing: a notice of it would alarm people for naught.
+        raise InvalidInputError(
+            "notice",
+            "announces a dry run, which changes nothing; the real run's options must say "
+            '"dry_run": false (a notice itself is always a dry run)',
+        )
+    digest = (
+        _window("digest", opts.digest, defaults.MAX_DIGEST)
+        if isinstance(opts, AutoReleaseOptions) and opts.digest is not None
+        else None
+    )
     if override_lifetime and ids is None:
         raise InvalidInputError(
             "override_lifetime", "needs explicit instance_ids: it never applies to a whole fleet"
@@ -418,7 +444,8 @@ def build_request(
     return RunRequest(
         settings=settings,
         selection=selection,
-        dry_run=settings.dry_run if opts.dry_run is None else opts.dry_run,
+        # A notice changes nothing, whatever the payload it shares with the real run says.
+        dry_run=True if notice is not None else _dry_run(settings, opts),
         max_instances=settings.max_instances if opts.max_instances is None else opts.max_instances,
         force=settings.force if force is None else force,
         stopped_mode=settings.stopped_mode if stopped_mode is None else stopped_mode,
@@ -426,6 +453,8 @@ def build_request(
         snapshot=settings.snapshot_before_release if snapshot is None else snapshot,
         override_lifetime=override_lifetime,
         stopped_for=stopped_for,
+        notice=notice,
+        digest=digest,
     )
 
 
@@ -449,6 +478,30 @@ def _stopped_for(settings: Settings, asked: str | None) -> timedelta | None:
             "an event can only lengthen it",
         )
     return wanted
+
+
+def _dry_run(settings: Settings, opts: _Options) -> bool:
+    return settings.dry_run if opts.dry_run is None else opts.dry_run
+
+
+def _notice(text: str | None, since: datetime | None) -> Notice | None:
+    if text is None:
+        return None
+    return Notice(_window("notice", text, defaults.MAX_NOTICE), since)
+
+
+def _window(field: str, text: str, longest: timedelta) -> timedelta:
+    """A positive duration option (`1h`, `24h`), at most `longest`.
+
+    Raises:
+        InvalidInputError: naming the option.
+    """
+    duration = parse_duration(text)
+    if duration is None or duration <= timedelta(0):
+        raise InvalidInputError(field, f"{text!r} is not a duration such as 30m, 1h or 24h")
+    if duration > longest:
+        raise InvalidInputError(field, f"{text!r} is more than {longest.days} days")
+    return duration
 
 
 def outside_region_fence(settings: Settings, region: str) -> str | None:

@@ -70,8 +70,13 @@ def test_timer_payloads_are_valid_run_options_for_their_function(props: dict[str
                 parse_options(function, json.loads(payload))
 
 
+def _named(props: Spec, name: str) -> Spec:
+    (found,) = [t for t in _timers(props) if t["triggerName"] == name]
+    return found
+
+
 def test_the_nightly_release_acts_on_the_dev_fleet(props: dict[str, Spec]) -> None:
-    (nightly,) = _timers(props["ecs-release"])
+    nightly = _named(props["ecs-release"], "nightly-release")
     config = nightly["triggerConfig"]
     assert config["enable"] is True
     assert config["cronExpression"].startswith("CRON_TZ=")
@@ -84,8 +89,37 @@ def test_the_nightly_release_acts_on_the_dev_fleet(props: dict[str, Spec]) -> No
 
 
 def test_the_nightly_stop_is_optional_and_off(props: dict[str, Spec]) -> None:
-    (nightly,) = _timers(props["ecs-stop"])
+    nightly = _named(props["ecs-stop"], "nightly-stop")
     assert nightly["triggerConfig"]["enable"] is False
+
+
+def _hour_before(cron: str) -> str:
+    """The same CRON_TZ schedule an hour earlier (the timers here fire at a fixed hour)."""
+    zone, seconds, minutes, hours, *rest = cron.split()
+    return " ".join([zone, seconds, minutes, str((int(hours) - 1) % 24), *rest])
+
+
+@pytest.mark.parametrize("function", sorted(DESTRUCTIVE_FUNCTIONS))
+def test_every_destructive_timer_has_a_notice_an_hour_before_enabled_with_it(
+    props: dict[str, Spec], function: str
+) -> None:
+    timers = _timers(props[function])
+    real = [t for t in timers if "notice" not in json.loads(t["triggerConfig"]["payload"])]
+    assert real, f"{function} has no destructive timer"
+    for timer in real:
+        config = timer["triggerConfig"]
+        notice = _named(props[function], f"{timer['triggerName']}-notice")["triggerConfig"]
+        assert notice["cronExpression"] == _hour_before(config["cronExpression"])
+        assert notice["enable"] is config["enable"]
+        assert json.loads(notice["payload"]) == {**json.loads(config["payload"]), "notice": "1h"}
+
+
+def test_the_notification_settings_come_from_the_deployers_environment(spec: Spec) -> None:
+    environment = spec["vars"]["common_environment"]
+    for name in ("NOTIFY_URLS", "NOTIFY_DINGTALK_SECRET", "NOTIFY_FEISHU_SECRET"):
+        assert environment[name] == f"${{env('{name}', '')}}", name
+    digest = _named(resolved_props(spec)["ecs-auto-release"], "daily-digest")
+    assert json.loads(digest["triggerConfig"]["payload"]) == {"digest": "24h"}
 
 
 def _eventbridge_pattern(props: dict[str, Spec]) -> Spec:

@@ -69,6 +69,19 @@ def test_the_demo_streams_each_step_and_keeps_its_events_to_replay(tmp_path: Pat
     # Why each instance survived, e.g. its owner's lifetime tag or the selector.
     assert any("keeps it until" in line for line in lines)
     assert any("does not match the nightly run's selector (env=dev)" in line for line in lines)
+    # The notice reaches the chat group as people read it (text, not JSON), an owner pastes its
+    # keep-until command, the nightly run keeps that instance, and its report says so.
+    notice = lines.index(
+        next(line for line in lines if line.startswith("  | ecs-lifecycle notice:"))
+    )
+    assert lines[notice].startswith("  | ecs-lifecycle notice: release at ")
+    assert not [line for line in lines if line.startswith("  | {")]
+    owner = next(n for n, line in enumerate(lines) if "pastes the notice's command" in line)
+    assert notice < owner
+    assert "--Tag.1.Key keep-until --Tag.1.Value" in " ".join(lines[owner : owner + 4])
+    report = lines.index("  | ecs-lifecycle report: release")
+    assert owner < report
+    assert any("by its keep-until tag" in line for line in lines[report:])
     # Fits the terminal (a command is never broken) and no line ends in spaces.
     assert [line for line in lines if len(line) > WIDTH and not line.startswith("  $ ")] == []
     assert all(line == line.rstrip() for line in lines)

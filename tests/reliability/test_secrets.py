@@ -5,7 +5,9 @@ environment (as FC 3.0 provides a role's credentials), against an emulator that 
 those: successful runs, runs with faults, a failing instance, a refused event, an EventBridge
 event, and runs with a wrong secret or a wrong token (whose refusals must surface as our errors,
 without the secret). Everything each child wrote (stdout: the returned summary; stderr: the logs
-and errors) is searched for the access key secret and the security token.
+and errors) is searched for the access key secret and the security token, and for the
+notification webhooks' token and signing secret: every run also reports to a local DingTalk robot
+(signed) and to a Slack webhook that refuses with an answer quoting the URL it was sent to.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from ecs_emulator import EcsEmulator, EmulatorCredentials, FaultRule
 from ecs_lifecycle.errors import EcsLifecycleError
@@ -27,6 +31,30 @@ from .conftest import cli_command, cli_env
 STS = EmulatorCredentials.default_sts()
 WRONG_SECRET = "wrong-secret-" + "also-not-real"  # pragma: allowlist secret
 WRONG_TOKEN = "wrong-token-" + "also-not-real"
+NOTIFY_TOKEN = "notify-token-" + "0123456789abcdef"
+NOTIFY_SECRET = "SEC" + "notify-secret-not-real-0123"  # pragma: allowlist secret
+SLACK_PATH = f"/services/T000/B000/{NOTIFY_TOKEN}"
+
+
+def _notify_env(server: HTTPServer) -> dict[str, str]:
+    """NOTIFY_* pointing at `server`: a DingTalk robot that accepts, a Slack hook that refuses.
+
+    Slack's refusal quotes the whole request URL, token included, as a careless service might.
+    """
+    server.expect_request("/robot/send", method="POST").respond_with_json(
+        {"errcode": 0, "errmsg": "ok"}
+    )
+
+    def refuse(request: Request) -> Response:
+        return Response(f"channel_not_found for {request.url}", status=404)
+
+    server.expect_request(SLACK_PATH, method="POST").respond_with_handler(refuse)
+    dingtalk = f"{server.url_for('/robot/send')}?access_token={NOTIFY_TOKEN}"
+    return {
+        "NOTIFY_URLS": f"dingtalk={dingtalk},slack={server.url_for(SLACK_PATH)}",
+        "NOTIFY_DINGTALK_SECRET": NOTIFY_SECRET,
+        "NOTIFY_ON": "always",
+    }
 
 
 def _state_change(instance_id: str) -> dict[str, Any]:
@@ -40,7 +68,9 @@ def _state_change(instance_id: str) -> dict[str, Any]:
     }
 
 
-def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulator) -> None:
+def test_nothing_printed_or_returned_contains_a_secret(
+    live_emulator: EcsEmulator, httpserver: HTTPServer
+) -> None:
     emulator = live_emulator
     emulator.set_credentials(STS)
     emulator.settings.stop_delay = 0
@@ -65,7 +95,7 @@ def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulato
         refused_auto, operation="ModifyInstanceAutoReleaseTime", code="Forbidden.RAM"
     )
     emulator.set_faults([FaultRule(throttle_rate=0.2, drop_rate=0.05, non_json_rate=0.05)], seed=3)
-    good = cli_env(emulator, {"MAX_INSTANCES": "50"}, credentials=STS)
+    good = cli_env(emulator, {"MAX_INSTANCES": "50", **_notify_env(httpserver)}, credentials=STS)
     wrong_secret = cli_env(emulator, credentials=replace(STS, access_key_secret=WRONG_SECRET))
     wrong_token = cli_env(emulator, credentials=replace(STS, security_token=WRONG_TOKEN))
     runs: dict[str, tuple[Function, bytes, dict[str, str], set[int]]] = {
@@ -88,6 +118,12 @@ def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulato
             good,
             {0},
         ),
+        "a notice one channel refused": (
+            Function.RELEASE,
+            _event({"tags": {"role": "release"}, "dry_run": False, "notice": "1h"}),
+            good,
+            {1},
+        ),
         "refused event": (Function.RELEASE, b'{"tags": {"env": "dev"}, "dryrun": 1}', good, {2}),
         "wrong secret": (Function.STOP, _event({"tags": {"role": "stop"}}), wrong_secret, {1}),
         "wrong token": (Function.STOP, _event({"tags": {"role": "stop"}}), wrong_token, {1}),
@@ -105,7 +141,14 @@ def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulato
     }
     secrets = [
         value.encode()
-        for value in (STS.access_key_secret, STS.security_token, WRONG_SECRET, WRONG_TOKEN)
+        for value in (
+            STS.access_key_secret,
+            STS.security_token,
+            WRONG_SECRET,
+            WRONG_TOKEN,
+            NOTIFY_TOKEN,
+            NOTIFY_SECRET,
+        )
         if value
     ]
     for name, child in children.items():
@@ -119,6 +162,11 @@ def test_nothing_printed_or_returned_contains_a_secret(live_emulator: EcsEmulato
             assert b"SignatureDoesNotMatch" in stderr
         if name == "wrong token":
             assert b"InvalidSecurityToken" in stderr
+        if name == "a notice one channel refused":
+            assert b"slack#2" in stderr
+            assert b"channel_not_found" in stderr
+    # The robot was reached, signed: the runs did send, so the search above searched something.
+    assert any(b"sign=" in request.query_string for request, _ in httpserver.log)
     assert sum(n for kind, n in emulator.fault_counts.items() if ":" not in kind) > 0
 
 
@@ -127,7 +175,10 @@ def _event(document: dict[str, Any]) -> bytes:
 
 
 def test_in_process_results_logs_and_errors_carry_no_secret(
-    run: Runner, ecs_emulator: EcsEmulator, caplog: pytest.LogCaptureFixture
+    run: Runner,
+    ecs_emulator: EcsEmulator,
+    caplog: pytest.LogCaptureFixture,
+    httpserver: HTTPServer,
 ) -> None:
     """The same search in-process, at DEBUG: the returned summary, every log record, every error."""
     secret = ecs_emulator.credentials.access_key_secret
@@ -139,12 +190,14 @@ def test_in_process_results_logs_and_errors_carry_no_secret(
         instance.instance_id, operation="DeleteInstances", code="Forbidden.RAM"
     )
     ecs_emulator.set_faults([FaultRule(throttle_rate=0.5, drop_rate=0.1)], seed=1)
+    run.env.update(_notify_env(httpserver))
     seen: list[str] = []
     for function, event in (
         (Function.STOP, {"tags": {"env": "dev"}}),
         (Function.RELEASE, {"tags": {"env": "dev"}, "dry_run": False}),
         (Function.AUTO_RELEASE, {"tags": {"env": "dev"}, "release_after": "8h"}),
         (Function.RELEASE, {"tags": {"env": "dev"}, "typo": True}),
+        (Function.RELEASE, {"tags": {"env": "dev"}, "dry_run": False, "notice": "1h"}),
     ):
         try:
             seen.append(json.dumps(run(function, event)))
@@ -152,4 +205,6 @@ def test_in_process_results_logs_and_errors_carry_no_secret(
             seen.extend([str(error), repr(error), json.dumps(getattr(error, "summary", None))])
     seen.extend(record.getMessage() for record in caplog.records)
     assert any("Forbidden.RAM" in text for text in seen)
-    assert not [text for text in seen if secret in text]
+    assert any("channel_not_found" in text for text in seen)
+    for hidden in (secret, NOTIFY_TOKEN, NOTIFY_SECRET):
+        assert not [text for text in seen if hidden in text], hidden

@@ -1,0 +1,274 @@
+"""What a run tells people, and when: the notice before it, the report after it, the digest.
+
+notify.py renders and delivers; this module decides what a run owes: a notice run (the `notice`
+option) sends what the real run will do, and fails when nobody received it; any other run sends
+a report when NOTIFY_ON asks for one; a reconcile with the `digest` option lists what ECS itself
+auto-releases soon. A report or digest that cannot be delivered never undoes or blocks the ECS
+work: its outcome is in the result (`notifications`) and the log. With no NOTIFY_URLS nothing
+is sent and nothing fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ecs_lifecycle.audit import log_line
+from ecs_lifecycle.clock import Clock
+from ecs_lifecycle.ecs import Gateway
+from ecs_lifecycle.errors import EcsApiError
+from ecs_lifecycle.model import Action, Instance, format_api_time
+from ecs_lifecycle.notify import (
+    Channel,
+    DeliveryOutcome,
+    KeepHint,
+    MessageKind,
+    Notification,
+    NotifyOn,
+    build_channels,
+    require_delivered,
+    send_all,
+)
+from ecs_lifecycle.planning import show_in_zone
+from ecs_lifecycle.settings import RunRequest, Settings
+
+NO_CHANNEL: Final = "no NOTIFY_URLS set: this notice was sent to nobody"
+NO_TIME_LEFT: Final = "not sent: the run reached its deadline (the function's time limit is near)"
+# What a dry run's reason starts with; a notice is a dry run, but its readers care for the real run.
+_DRY_RUN_PREFIX: Final = "dry run: "
+
+
+def tell_people(
+    request: RunRequest,
+    result: dict[str, Any],
+    instances: Sequence[Instance],
+    *,
+    gateway: Gateway,
+    clock: Clock,
+    now: datetime,
+    deadline: datetime | None = None,
+    channels: Sequence[Channel] | None = None,
+) -> None:
+    """Send what this run owes people, and record it in `result` (`notifications`, `notes`).
+
+    `now` is the run's start; `instances` what it read (their owners and names); no message is
+    started after `deadline`. `channels`: None builds them from the settings (NOTIFY_URLS),
+    retrying on `clock`.
+
+    Raises:
+        NotificationUndeliveredError: a notice run whose notice some channel did not take.
+    """
+    settings = request.settings
+    if channels is None:
+        channels = build_channels(settings.notify, clock=clock, sleep=clock.sleep)
+    post = _Post(channels, clock, deadline)
+    sent: list[tuple[MessageKind, DeliveryOutcome]] = []
+    if request.notice is not None:
+        outcomes = _notice(request, result, instances, post, now)
+        _record(result, [(MessageKind.NOTICE, outcome) for outcome in outcomes])
+        require_delivered(outcomes)
+        return
+    if channels and settings.notify.notify_on.wants_report(result["counts"]):
+        report = Notification(
+            MessageKind.REPORT,
+            with_people(result, instances, settings.owner_tag),
+            keep=keep_hint(settings, now),
+        )
+        sent.extend((MessageKind.REPORT, outcome) for outcome in post.send(report))
+    if request.digest is not None:
+        digest = _digest(request, result, gateway, post, now)
+        sent.extend((MessageKind.DIGEST, outcome) for outcome in digest)
+    _record(result, sent)
+
+
+def keep_hint(settings: Settings, moment: datetime) -> KeepHint:
+    """The keep-until tag with a ready value: the end of the day after `moment`, in the fleet's
+    zone, so it outlasts the run a notice announces (or the window a digest covers)."""
+    tomorrow = moment.astimezone(settings.time_zone).date() + timedelta(days=1)
+    return KeepHint(settings.keep_tag, tomorrow.isoformat())
+
+
+def owner_of(instance: Instance, owner_tag: str) -> str | None:
+    """The instance's owner tag; the key matches in any case (people type `Owner`)."""
+    exact = instance.tag(owner_tag)
+    if exact is not None:
+        return exact
+    folded = owner_tag.strip().casefold()
+    return next((value for key, value in instance.tags if key.strip().casefold() == folded), None)
+
+
+def with_people(
+    result: Mapping[str, Any],
+    instances: Iterable[Instance],
+    owner_tag: str,
+    *,
+    strip_dry_run: bool = False,
+) -> dict[str, Any]:
+    """The result, each instance with its owner and name (what a message groups and shows).
+
+    The result itself stays as the handler returns it. `strip_dry_run`: a notice says what the
+    real run will do, so the reasons lose their "dry run: " prefix.
+    """
+    known = {instance.instance_id: instance for instance in instances}
+    entries = []
+    for raw in result.get("instances", []):
+        entry = dict(raw)
+        instance = known.get(str(entry.get("instance_id")))
+        if instance is not None:
+            entry["owner"] = owner_of(instance, owner_tag)
+            entry["name"] = instance.name or None
+        reason = str(entry.get("reason", ""))
+        if strip_dry_run and reason.startswith(_DRY_RUN_PREFIX):
+            entry["reason"] = reason[len(_DRY_RUN_PREFIX) :]
+        entries.append(entry)
+    return {**result, "instances": entries}
+
+
+def _notice(
+    request: RunRequest,
+    result: dict[str, Any],
+    instances: Sequence[Instance],
+    post: _Post,
+    now: datetime,
+) -> tuple[DeliveryOutcome, ...]:
+    assert request.notice is not None  # noqa: S101 - the caller checked
+    settings = request.settings
+    run_at = request.notice.run_at(now)
+    when = show_in_zone(run_at, settings.time_zone)
+    result["notice_for"] = format_api_time(run_at)
+    if not post.channels:
+        result["notes"].append(NO_CHANNEL)
+        return ()
+    nothing = result["counts"].get("planned", 0) == 0
+    if nothing and settings.notify.notify_on is not NotifyOn.ALWAYS:
+        result["notes"].append(f"nothing would change at {when}: no notice sent")
+        return ()
+    notice = Notification(
+        MessageKind.NOTICE,
+        with_people(result, instances, settings.owner_tag, strip_dry_run=True),
+        keep=keep_hint(settings, max(now, run_at)),
+        when=f"at {when}",
+    )
+    return post.send(notice)
+
+
+def _digest(
+    request: RunRequest,
+    result: dict[str, Any],
+    gateway: Gateway,
+    post: _Post,
+    now: datetime,
+) -> tuple[DeliveryOutcome, ...]:
+    """List every instance inside the fence whose ECS auto-release time falls in the window.
+
+    Read afresh after the reconcile, so the times it just set count. Every instance in the
+    fence (TARGET_TAGS, the run's regions) counts, whatever set its time: the lifetime tag, an
+    operator, or the console. ECS releases these by itself: this is their owners' only warning.
+    """
+    assert request.digest is not None  # noqa: S101 - the caller checked
+    settings = request.settings
+    window = request.digest
+    if not post.channels:
+        return ()
+    try:
+        soon = [
+            instance
+            for region in request.selection.regions
+            for instance in gateway.describe_instances(region, tags=settings.tags)
+            if instance.auto_release_time is not None
+            and now <= instance.auto_release_time <= now + window
+        ]
+    except EcsApiError as failure:
+        result["notes"].append(f"digest not sent: reading the fleet failed ({failure.code})")
+        return ()
+    if not soon and settings.notify.notify_on is not NotifyOn.ALWAYS:
+        result["notes"].append(f"digest: no auto-release within {_span(window)}; nothing sent")
+        return ()
+    entries = [_digest_entry(instance, settings) for instance in soon]
+    entries.sort(key=lambda entry: (entry["release_at"], entry["instance_id"]))
+    summary = {
+        "function": result["function"],
+        "dry_run": False,
+        "trigger": result["trigger"],
+        "regions": result["regions"],
+        "counts": {"auto-releasing": len(entries)},
+        "instances": entries,
+        "notes": [
+            "ECS releases these by itself at the time shown; tag one to keep it "
+            "(the reconcile then moves its time)"
+        ],
+    }
+    digest = Notification(
+        MessageKind.DIGEST,
+        with_people(summary, soon, settings.owner_tag),
+        keep=keep_hint(settings, now + window),
+        when=f"within {_span(window)}",
+    )
+    return post.send(digest)
+
+
+def _digest_entry(instance: Instance, settings: Settings) -> dict[str, Any]:
+    assert instance.auto_release_time is not None  # noqa: S101 - filtered by the caller
+    lifetime = instance.tag(settings.auto_release_tag)
+    why = (
+        f"its {settings.auto_release_tag} tag is {lifetime!r}"
+        if lifetime is not None
+        else "set by hand or in the console (no auto-release tag)"
+    )
+    when = show_in_zone(instance.auto_release_time, settings.time_zone)
+    return {
+        "instance_id": instance.instance_id,
+        "region": instance.region,
+        "action": Action.SET_AUTO_RELEASE.value,
+        "outcome": "scheduled",
+        "reason": f"ECS releases it at {when}: {why}",
+        "release_at": format_api_time(instance.auto_release_time),
+    }
+
+
+def _span(window: timedelta) -> str:
+    hours = window // timedelta(hours=1)
+    if window == timedelta(hours=hours):
+        return f"{hours}h"
+    return f"{window // timedelta(minutes=1)}m"
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """Where and until when a run's messages go."""
+
+    channels: Sequence[Channel]
+    clock: Clock
+    deadline: datetime | None  # the run's: no message is started after it
+
+    def send(self, notification: Notification) -> tuple[DeliveryOutcome, ...]:
+        """`send_all` (each channel logs what it sent), unless the run's time is up: then every
+        channel failed, saying so.
+
+        A report must not keep the function past its limit (FC would kill it and retry a run
+        whose ECS work is done); a notice that could not be sent fails its run either way.
+        """
+        if self.deadline is not None and self.clock.now() >= self.deadline:
+            outcomes = tuple(
+                DeliveryOutcome(channel.label, delivered=False, error=NO_TIME_LEFT)
+                for channel in self.channels
+            )
+            for outcome in outcomes:
+                log_line(
+                    "notification_failed",
+                    channel=outcome.channel,
+                    kind=notification.kind.value,
+                    error=outcome.error,
+                )
+            return outcomes
+        return send_all(self.channels, notification)
+
+
+def _record(result: dict[str, Any], sent: Sequence[tuple[MessageKind, DeliveryOutcome]]) -> None:
+    """One entry per channel and message kind: delivered or not, and why not."""
+    if sent:
+        result["notifications"] = [
+            {"kind": kind.value, **outcome.to_dict()} for kind, outcome in sent
+        ]
