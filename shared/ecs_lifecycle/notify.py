@@ -262,9 +262,15 @@ class _Entry(BaseModel):
         return (self.owner or "").strip() or NO_OWNER
 
     def keepable(self) -> bool:
-        """Whether a keep line helps: the instance is still there and may still be acted on."""
-        if self.action not in _KEEPABLE_ACTIONS or self.outcome == "skipped":
+        """Whether a keep line helps: the instance is still there and may still be acted on.
+
+        A release skipped only for now (`release_at` set: stopped_for lets it go ahead then) is
+        at risk too.
+        """
+        if self.action not in _KEEPABLE_ACTIONS:
             return False
+        if self.outcome == "skipped":
+            return self.action == "release" and self.release_at is not None
         return not (self.action == "release" and self.outcome == "done")
 
     def brief(self) -> dict[str, Any]:

@@ -302,7 +302,11 @@ def _decide_release(instance: Instance, policy: Policy, now: datetime, keep: Kee
         or (stopped_why if stopped_keeps else None)
     )
     if kept:
-        return _skip(instance, Action.RELEASE, kept)
+        skipped = _skip(instance, Action.RELEASE, kept)
+        if kept == stopped_why:
+            # Kept only until it has been Stopped long enough: the result says when, as data.
+            skipped = replace(skipped, release_at=stopped_for_due(instance, policy))
+        return skipped
     snapshot, why = snapshot_wanted(instance, policy)
     if snapshot is None:
         return _skip(instance, Action.RELEASE, why)
@@ -416,6 +420,21 @@ def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> tupl
     if due > now:
         return True, f"{stopped}; {after}, so from {_show(due)}"
     return False, f"{stopped} (ActionTrail); {after}"
+
+
+def stopped_for_due(instance: Instance, policy: Policy) -> datetime | None:
+    """When `stopped_for` will let a release of this Stopped instance go ahead, if a proven stop
+    record says so (for a notice: the instances released in the coming days)."""
+    records = policy.stop_records
+    if policy.stopped_for is None or instance.status != "Stopped" or records is None:
+        return None
+    last_stop = records.last_stop.get(instance.instance_id)
+    started = instance.start_time
+    if records.problem is not None or last_stop is None:
+        return None
+    if started is not None and last_stop < started + START_TIME_RESOLUTION:
+        return None
+    return last_stop + policy.stopped_for
 
 
 def _show_duration(span: timedelta) -> str:

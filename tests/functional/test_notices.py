@@ -433,3 +433,37 @@ def test_a_run_at_its_deadline_sends_no_report_and_says_so(
     (outcome,) = failed.value.summary["notifications"]
     assert outcome["delivered"] is False
     assert "reached its deadline" in outcome["error"]
+
+
+def test_the_release_notice_shows_tonight_s_and_the_coming_stopped_for_releases(
+    fenced: Runner, ecs_emulator: EcsEmulator, inbox: Inbox
+) -> None:
+    now = ecs_emulator.now()
+    month_old = now - timedelta(days=30)
+
+    def stopped(name: str, owner: str) -> str:
+        return ecs_emulator.add_instance(
+            status="Stopped", name=name, tags={**DEV, "owner": owner}, creation_time=month_old
+        ).instance_id
+
+    tonight, soon = stopped("old-box", "alice"), stopped("new-box", "alice")
+    unproven = stopped("no-record", "bob")
+    ecs_emulator.trail.add("StopInstance", [tonight], now - timedelta(days=8))
+    ecs_emulator.trail.add("StopInstance", [soon], now - timedelta(days=2))
+    env = {"ACTIONTRAIL_ENDPOINT": ecs_emulator.endpoint, "ACTIONTRAIL_PROTOCOL": "http"}
+
+    result = fenced(Function.RELEASE, notice_timer(stopped_for="7d"), **inbox.env(**env))
+
+    assert fenced.changing_calls() == []
+    entries = by_id(result)
+    assert entries[soon]["release_at"] == "2026-12-01T06:00:00Z"  # stopped 2 days + 7 days
+    (message,) = inbox.wecom
+    # Tonight's release, and the one in the coming days with its date, each with a keep line.
+    assert f"**old-box** ({tonight}, cn-hangzhou): release, planned" in message
+    assert "stopped 8 days ago (ActionTrail); released after 7 days" in message
+    assert f"**new-box** ({soon}, cn-hangzhou): release, skipped" in message
+    assert "released after 7 days, so from 2026-12-01T06:00Z" in message
+    assert message.count("keep it: tag `keep-until=") == 2
+    # An instance whose stop cannot be proven is listed for a person to decide, not at risk.
+    assert f"**no-record** ({unproven}, cn-hangzhou): release, skipped" in message
+    assert "kept, never assumed old" in message
