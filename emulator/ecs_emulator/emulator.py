@@ -232,7 +232,7 @@ class EcsEmulator:
         """Add one instance (the defaults: a running, untagged pay-as-you-go instance).
 
         ``lock_reasons``: OperationLocks such as ``["security"]`` or ``["financial"]``, and what
-        the service does with them (operations.py).
+        the service does with them (operations/).
         """
         spec = InstanceSpec(
             region=region,

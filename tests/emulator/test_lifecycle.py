@@ -321,7 +321,7 @@ def test_auto_release_time_drops_seconds_and_reads_back_without_them(
         "2026-11-27 06:00:00",
         "2026-11-27T06:00:00+08:00",
         "tomorrow",
-        "",  # explicit empty value: treated as malformed (see operations.py)
+        "",  # explicit empty value: treated as malformed (see operations/instances.py)
     ],
 )
 def test_auto_release_time_outside_the_window_or_malformed(

@@ -452,7 +452,7 @@ def test_the_release_notice_shows_tonight_s_and_the_coming_stopped_for_releases(
     ecs_emulator.trail.add("StopInstance", [soon], now - timedelta(days=2))
     env = {"ACTIONTRAIL_ENDPOINT": ecs_emulator.endpoint, "ACTIONTRAIL_PROTOCOL": "http"}
 
-    result = fenced(Function.RELEASE, notice_timer(stopped_for="7d"), **inbox.env(**env))
+    result = fenced(Function.RELEASE, notice_timer(stopped_for="7d"), **inbox.env(), **env)
 
     assert fenced.changing_calls() == []
     entries = by_id(result)
