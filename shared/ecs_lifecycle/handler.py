@@ -169,7 +169,19 @@ def _run(
                 cancels = [d for d in decisions if d.changes and not d.destructive]
                 if cancels:
                     summary.results.extend(execute(cancels, execution))
-                    log_summary(summary)
+                summary.notes.append(f"refused: {over.problem}")
+                log_summary(summary)
+                # A refused run is a failed run to the people who expected it to act.
+                tell_people(
+                    request,
+                    summary.to_dict(),
+                    instances,
+                    gateway=gateway,
+                    clock=clock,
+                    now=now,
+                    deadline=deadline,
+                    refused=True,
+                )
                 raise
     results = execute(decisions, execution)
     summary.results.extend(results)

@@ -50,12 +50,14 @@ def tell_people(
     now: datetime,
     deadline: datetime | None = None,
     channels: Sequence[Channel] | None = None,
+    refused: bool = False,
 ) -> None:
     """Send what this run owes people, and record it in `result` (`notifications`, `notes`).
 
     `now` is the run's start; `instances` what it read (their owners and names); no message is
     started after `deadline`. `channels`: None builds them from the settings (NOTIFY_URLS),
-    retrying on `clock`.
+    retrying on `clock`. `refused`: the run was refused (max_instances), which reports as a
+    failure does.
 
     Raises:
         NotificationUndeliveredError: a notice run whose notice some channel did not take.
@@ -70,7 +72,7 @@ def tell_people(
         _record(result, [(MessageKind.NOTICE, outcome) for outcome in outcomes])
         require_delivered(outcomes)
         return
-    if channels and settings.notify.notify_on.wants_report(result["counts"]):
+    if channels and settings.notify.notify_on.wants_report(result["counts"], refused=refused):
         report = Notification(
             MessageKind.REPORT,
             with_people(result, instances, settings.owner_tag),

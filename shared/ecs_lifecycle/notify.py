@@ -64,9 +64,10 @@ class NotifyOn(str, Enum):
     ALWAYS = "always"
     NEVER = "never"
 
-    def wants_report(self, counts: Mapping[str, int]) -> bool:
-        """Whether a run with these counts (the summary's `counts`) sends a report."""
-        failed = counts.get("failed", 0) > 0
+    def wants_report(self, counts: Mapping[str, int], *, refused: bool = False) -> bool:
+        """Whether a run with these counts (the summary's `counts`) sends a report; a refused
+        run (max_instances) counts as failed."""
+        failed = refused or counts.get("failed", 0) > 0
         if self is NotifyOn.ALWAYS:
             return True
         if self is NotifyOn.NEVER:

@@ -467,3 +467,21 @@ def test_the_release_notice_shows_tonight_s_and_the_coming_stopped_for_releases(
     # An instance whose stop cannot be proven is listed for a person to decide, not at risk.
     assert f"**no-record** ({unproven}, cn-hangzhou): release, skipped" in message
     assert "kept, never assumed old" in message
+
+
+def test_a_run_refused_by_max_instances_sends_a_report_that_says_so(
+    fenced: Runner, ecs_emulator: EcsEmulator, inbox: Inbox
+) -> None:
+    # The nightly release would release three instances; the cap is two. Nothing is released,
+    # and the fleet's admin hears why in the morning rather than finding nothing done.
+    for owner in ("alice", "bob", "carol"):
+        ecs_emulator.add_instance(status="Stopped", tags={**DEV, "owner": owner})
+    nightly = timer(NIGHTLY, NIGHTLY_PAYLOAD, "nightly-release")
+
+    with pytest.raises(InvalidInputError, match="max_instances"):
+        fenced(Function.RELEASE, nightly, **inbox.env(MAX_INSTANCES="2"))
+
+    assert fenced.changing_calls() == []
+    (message,) = inbox.wecom
+    assert message.startswith("### ecs-lifecycle report: release\n")
+    assert "refused: this run would change 3 instances, more than max_instances=2" in message
