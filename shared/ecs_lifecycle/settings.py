@@ -537,11 +537,12 @@ def fenced_regions(settings: Settings, asked: str | list[str] | None) -> tuple[s
 def _schedule(
     opts: AutoReleaseOptions, since: datetime | None, cancel_when_missing: bool
 ) -> Schedule:
-    given = [
-        name
-        for name in ("release_at", "release_after", "cancel")
-        if getattr(opts, name) is not None
-    ]
+    asked = {
+        "release_at": opts.release_at,
+        "release_after": opts.release_after,
+        "cancel": opts.cancel,
+    }
+    given = [name for name, value in asked.items() if value is not None]
     if len(given) > 1:
         raise InvalidInputError(
             given[1], f"give only one of release_at, release_after, cancel (got {', '.join(given)})"
