@@ -146,11 +146,14 @@ def region_mix(fleet: Sequence[InstanceSpec], region: str) -> RegionMix:
     mine = [instance for instance in fleet if instance.region == region]
 
     def releasable(instance: InstanceSpec, status: str) -> bool:
+        # A 30d lifetime tag on an instance created days ago still lies ahead, and the owner's
+        # lifetime keeps an instance from the nightly release.
         return (
             instance.status == status
             and not _protected(instance)
             and not instance.deletion_protection
             and instance.charge_type == "PostPaid"
+            and AUTO_RELEASE_TAG not in instance.tags
         )
 
     def changeable(instance: InstanceSpec) -> bool:
@@ -184,23 +187,34 @@ def _batches(count: int) -> int:
 
 def lower_bound(scenario: str, mixes: Iterable[RegionMix]) -> dict[str, int]:
     """The fewest calls, by operation, that the batch limits allow for this scenario."""
-    bound: Counter[str] = Counter()
+    # Every run checks its regions against DescribeRegions once.
+    bound: Counter[str] = Counter({"DescribeRegions": 1})
     for mix in mixes:
+        # The fleet selector (env=dev) matches every instance; past the tag filter's cap the
+        # filtered scan must read the cap's worth before it knows (TotalCount is meaningless in
+        # NextToken mode), then the region is scanned whole.
+        selected = _pages(mix.total) + (
+            _pages(TAG_FILTER_CAP) if mix.total >= TAG_FILTER_CAP else 0
+        )
         if scenario == "stop":
-            bound["DescribeInstances"] += _pages(mix.total)
+            bound["DescribeInstances"] += selected
             bound["StopInstances"] += _batches(mix.running_unprotected)
         elif scenario == "release":
-            # Each instance stopped must be seen Stopped once (ids 100 a call) before its release.
-            bound["DescribeInstances"] += _pages(mix.total) + _batches(mix.running_releasable)
+            # Each instance is read fresh once (ids 100 a call) right before its release: the
+            # poll that sees it Stopped, or a re-read of those Stopped from the start.
+            bound["DescribeInstances"] += (
+                selected + _batches(mix.running_releasable) + _batches(mix.stopped_releasable)
+            )
             bound["StopInstances"] += _batches(mix.running_releasable)
             bound["DeleteInstances"] += _batches(mix.running_releasable + mix.stopped_releasable)
         elif scenario == "auto-release (reconcile timer)":
-            # A key-only tag filter lists the tagged instances, unless there are too many for it.
+            # A key-only tag filter lists the tagged instances, unless there are too many for it;
+            # each 100 are read again right before their times are written.
             scanned = mix.tagged if mix.tagged < TAG_FILTER_CAP else mix.total
-            bound["DescribeInstances"] += _pages(scanned)
+            bound["DescribeInstances"] += _pages(scanned) + _batches(mix.tagged_changeable)
             bound["ModifyInstanceAutoReleaseTime"] += mix.tagged_changeable  # no batch form
         elif scenario == "auto-release (manual release_after)":
-            bound["DescribeInstances"] += _pages(mix.total)
+            bound["DescribeInstances"] += selected + _batches(mix.changeable)
             bound["ModifyInstanceAutoReleaseTime"] += mix.changeable
         else:
             raise ValueError(scenario)

@@ -34,7 +34,6 @@ from ecs_lifecycle.model import (
     RunSummary,
     StopRecords,
 )
-from ecs_lifecycle.notices import tell_people
 from ecs_lifecycle.planning import (
     Policy,
     check_blast_radius,
@@ -172,7 +171,7 @@ def _run(
                 summary.notes.append(f"refused: {over.problem}")
                 log_summary(summary)
                 # A refused run is a failed run to the people who expected it to act.
-                tell_people(
+                _tell_people(
                     request,
                     summary.to_dict(),
                     instances,
@@ -197,12 +196,44 @@ def _run(
         log_result(summary, not_found)
     log_summary(summary)
     result = summary.to_dict()
-    tell_people(
+    _tell_people(
         request, result, instances, gateway=gateway, clock=clock, now=now, deadline=deadline
     )
     if summary.failed:
         raise RunFailedError(summary.failed, result)
     return result
+
+
+def _tell_people(
+    request: RunRequest,
+    result: dict[str, Any],
+    instances: list[Instance],
+    *,
+    gateway: Gateway,
+    clock: Clock,
+    now: datetime,
+    deadline: datetime,
+    refused: bool = False,
+) -> None:
+    """Notices, reports and the digest (notices.py), when the run has any to send.
+
+    The channels (HTTP, signing, rendering) are imported only then: a run with no NOTIFY_URLS and
+    no notice or digest asked for pays nothing for them at its cold start.
+    """
+    if request.notice is None and request.digest is None and not request.settings.notify.channels:
+        return
+    from ecs_lifecycle.notices import tell_people  # noqa: PLC0415 - only a run that notifies
+
+    tell_people(
+        request,
+        result,
+        instances,
+        gateway=gateway,
+        clock=clock,
+        now=now,
+        deadline=deadline,
+        refused=refused,
+    )
 
 
 def plan(

@@ -26,10 +26,12 @@ from ecs_lifecycle.notify import (
     KeepHint,
     MessageKind,
     Notification,
-    NotifyOn,
     build_channels,
     require_delivered,
     send_all,
+)
+from ecs_lifecycle.notify_settings import (
+    NotifyOn,
 )
 from ecs_lifecycle.planning import show_in_zone
 from ecs_lifecycle.settings import RunRequest, Settings

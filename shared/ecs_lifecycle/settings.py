@@ -32,7 +32,7 @@ from ecs_lifecycle.model import (
     ReleaseAt,
     Schedule,
 )
-from ecs_lifecycle.notify import NotifySettings, parse_notify_settings
+from ecs_lifecycle.notify_settings import NotifySettings, parse_notify_settings
 from ecs_lifecycle.selection import (
     Selection,
     TagSelector,

@@ -30,8 +30,6 @@ from werkzeug import Request, Response
 from ecs_lifecycle.notify import (
     CHANNEL_TYPES,
     Channel,
-    ChannelConfig,
-    ChannelKind,
     ChannelRetry,
     Delivery,
     InMemoryChannel,
@@ -40,8 +38,12 @@ from ecs_lifecycle.notify import (
     Notification,
     NotificationError,
     build_channels,
-    parse_notify_settings,
     send_all,
+)
+from ecs_lifecycle.notify_settings import (
+    ChannelConfig,
+    ChannelKind,
+    parse_notify_settings,
 )
 
 TOKEN = "tok3n" + "-not-a-real-one-0123456789"

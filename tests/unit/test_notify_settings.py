@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from ecs_lifecycle.errors import ConfigError
-from ecs_lifecycle.notify import (
+from ecs_lifecycle.notify_settings import (
     ChannelConfig,
     ChannelKind,
     NotifyOn,
