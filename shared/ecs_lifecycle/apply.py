@@ -968,9 +968,24 @@ class _RegionRun:
             what,
             gone=lambda d: _result(d, Outcome.SKIPPED, "the instance no longer exists"),
         )
-        # The owner's last word: the tag (or a keep signal) as it is now decides.
-        send = [now for _, now in rechecked if now.changes]
+        # The owner's last word: the tag (or a keep signal) as it is now decides, but the
+        # re-check only narrows: a planned cancellation that has become a release time (a keep
+        # signal lifted meanwhile) is left to the next run. The blast-radius cap counted it as a
+        # cancellation, and a run refused by the cap carries out only those.
+        send = [
+            now for d, now in rechecked if now.changes and (d.destructive or not now.destructive)
+        ]
         kept += [_changed(d, now, what) for d, now in rechecked if not now.changes]
+        kept += [
+            _result(
+                d,
+                Outcome.SKIPPED,
+                f"{what}: changed since the run read it, to {now.reason}; the cancellation "
+                "planned is not turned into a release time (the next run decides)",
+            )
+            for d, now in rechecked
+            if now.changes and now.destructive and not d.destructive
+        ]
         return kept, send
 
     def _modify_one(self, decision: Decision) -> InstanceResult:
