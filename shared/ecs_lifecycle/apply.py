@@ -645,6 +645,11 @@ class _RegionRun:
             elif (now.snapshot is not None or decision.snapshot is not None) and (
                 backup is None or backup.needs_disks
             ):
+                # A snapshot asked for only since the read (its tag set meanwhile) takes the
+                # fresh read's plan: the last start it records decides which earlier snapshot
+                # still holds the disk, and the restart check before release applies.
+                if decision.snapshot is None:
+                    decision = replace(decision, snapshot=now.snapshot)
                 to_snapshot.append((decision, backup))
             else:
                 to_delete.append((decision, backup))

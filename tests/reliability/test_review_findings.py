@@ -7,15 +7,18 @@ mid-run (`EcsEmulator.on_call`) where the seam needs it.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
+import alibabacloud_ecs20140526.models as ecs
 import pytest
 
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import BlastRadiusExceededError
-from ecs_lifecycle.model import Function
-from tests.support import Runner, alive, sample
+from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
+from tests.support import Runner, alive, by_id, sample
 
 DEV = {"env": "dev"}
+REGION = "cn-hangzhou"
 LATER = datetime(2026, 12, 24, 10, 0, tzinfo=timezone.utc)
 
 
@@ -46,3 +49,45 @@ def test_a_refused_run_s_cancellation_never_becomes_a_release_time_on_the_re_che
     ]
     assert sets == [], "a run refused by max_instances set a release time"
     assert all(alive(ecs_emulator, i.instance_id).auto_release_time is None for i in held)
+
+
+def test_a_snapshot_asked_for_after_the_read_is_taken_afresh_not_an_old_one_reused(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # An old snapshot the tool took of the disk, then a start and a stop: the disk changed
+    # since. The owner tags the instance snapshot-before-release=true while the run is under
+    # way: the release must wait for a snapshot taken now, not reuse the stale one.
+    instance = ecs_emulator.add_instance(status="Stopped", tags=DEV, disks=1)
+    (disk,) = ecs_emulator.disks(instance.instance_id)
+    old = ecs_sdk_client.create_snapshot(
+        ecs.CreateSnapshotRequest(
+            disk_id=disk.disk_id,
+            tag=[
+                ecs.CreateSnapshotRequestTag(key=SNAPSHOT_INSTANCE_TAG, value=instance.instance_id)
+            ],
+        )
+    ).body.snapshot_id
+    ecs_emulator.advance(3600)
+    ecs_sdk_client.start_instances(
+        ecs.StartInstancesRequest(region_id=REGION, instance_id=[instance.instance_id])
+    )
+    ecs_emulator.advance(3600)
+    ecs_sdk_client.stop_instances(
+        ecs.StopInstancesRequest(region_id=REGION, instance_id=[instance.instance_id])
+    )
+    ecs_emulator.advance(3600)
+    assert alive(ecs_emulator, instance.instance_id).status == "Stopped"
+    ecs_emulator.on_call(
+        "DescribeInstances",
+        lambda: ecs_emulator.update_instance(
+            instance.instance_id, tags={**DEV, "snapshot-before-release": "true"}
+        ),
+        nth=2,
+        before=True,
+    )
+    summary = run(Function.RELEASE, {"tags": DEV, "dry_run": False})
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["outcome"] == "done", entry
+    assert old not in entry["snapshot_ids"], entry
+    assert len(entry["snapshot_ids"]) == 1
+    assert ecs_emulator.calls_to("CreateSnapshot")[-1].params["DiskId"] == disk.disk_id
