@@ -91,3 +91,23 @@ def test_a_snapshot_asked_for_after_the_read_is_taken_afresh_not_an_old_one_reus
     assert old not in entry["snapshot_ids"], entry
     assert len(entry["snapshot_ids"]) == 1
     assert ecs_emulator.calls_to("CreateSnapshot")[-1].params["DiskId"] == disk.disk_id
+
+
+def test_the_stop_before_a_release_long_after_the_read_is_re_checked(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # The protect tag means never stopped either. A release's own StopInstances, sent more than
+    # 30 s after the read, must be re-checked like the stop function's.
+    instance = ecs_emulator.add_instance(status="Running", tags=DEV)
+
+    def protect_after_a_long_load() -> None:
+        ecs_emulator.advance(120)
+        ecs_emulator.update_instance(instance.instance_id, tags={**DEV, "protected": "true"})
+
+    ecs_emulator.on_call("DescribeInstances", protect_after_a_long_load)
+    summary = run(Function.RELEASE, {"tags": DEV, "dry_run": False})
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["outcome"] == "skipped", entry
+    assert "protect tag" in entry["reason"]
+    assert ecs_emulator.calls_to("StopInstances") == []
+    assert alive(ecs_emulator, instance.instance_id).status == "Running"
