@@ -272,7 +272,12 @@ def _result(
         reason=reason if error is None else f"{reason}: {error.code} ({error.message})",
         error_code=error.code if error else None,
         request_id=error.request_id if error else None,
-        release_at=decision.release_at,
+        # An auto-release time in a result says it is set (or, in a dry run, would be): one the
+        # re-check kept, ECS refused or the run never sent is not. A release skipped for now
+        # keeps its due time (stopped_for).
+        release_at=decision.release_at
+        if outcome in (Outcome.DONE, Outcome.PLANNED) or decision.action is Action.RELEASE
+        else None,
         snapshot_ids=tuple(snapshot_ids),
     )
 

@@ -13,7 +13,7 @@ import alibabacloud_ecs20140526.models as ecs
 import pytest
 
 from ecs_emulator import EcsEmulator
-from ecs_lifecycle.errors import BlastRadiusExceededError
+from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
 from tests.support import Runner, alive, by_id, sample
 
@@ -111,3 +111,34 @@ def test_the_stop_before_a_release_long_after_the_read_is_re_checked(
     assert "protect tag" in entry["reason"]
     assert ecs_emulator.calls_to("StopInstances") == []
     assert alive(ecs_emulator, instance.instance_id).status == "Running"
+
+
+def test_an_auto_release_time_not_set_is_not_reported_as_set(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # `release_at` in a result means a time set. One the re-check kept from being written, and
+    # one ECS refused, are not set: their results must not carry it (a report turns it into
+    # "ECS auto-releases it at ...", which would be untrue).
+    changed = ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"})
+    refused = ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"})
+    ecs_emulator.fail_instance(
+        refused.instance_id, operation="ModifyInstanceAutoReleaseTime", code="InvalidParameter"
+    )
+    ecs_emulator.on_call(
+        "DescribeInstances",
+        lambda: ecs_emulator.update_instance(
+            changed.instance_id, tags={**DEV, "auto-release": "never"}
+        ),
+        nth=2,
+        before=True,
+    )
+    with pytest.raises(RunFailedError) as failed:
+        run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"))
+    entries = by_id(failed.value.summary)
+    assert entries[changed.instance_id]["outcome"] == "skipped"
+    assert entries[refused.instance_id]["outcome"] == "failed"
+    assert "release_at" not in entries[changed.instance_id], entries[changed.instance_id]
+    assert "release_at" not in entries[refused.instance_id], entries[refused.instance_id]
+    assert alive(ecs_emulator, changed.instance_id).auto_release_time is None
+    assert alive(ecs_emulator, refused.instance_id).auto_release_time is None
+
