@@ -15,6 +15,7 @@ import pytest
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
+from ecs_lifecycle.notify import InMemoryChannel, KeepHint, MessageKind, Notification
 from tests.support import Runner, alive, by_id, sample
 
 DEV = {"env": "dev"}
@@ -142,3 +143,37 @@ def test_an_auto_release_time_not_set_is_not_reported_as_set(
     assert alive(ecs_emulator, changed.instance_id).auto_release_time is None
     assert alive(ecs_emulator, refused.instance_id).auto_release_time is None
 
+
+def test_a_release_due_later_is_not_announced_as_an_ecs_auto_release() -> None:
+    # A release stopped_for keeps only for now carries its due time as `release_at`; the notice
+    # must not tell its owner that ECS auto-releases it then (ECS has no time set: this function
+    # releases it, and a keep-until tag, not an auto-release change, keeps it).
+    channel = InMemoryChannel()
+    due = "2026-12-01T06:00:00Z"
+    channel.send(
+        Notification(
+            MessageKind.NOTICE,
+            {
+                "function": "release",
+                "dry_run": True,
+                "trigger": "timer:nightly",
+                "regions": [REGION],
+                "counts": {"done": 0, "planned": 0, "skipped": 1, "failed": 0},
+                "instances": [
+                    {
+                        "instance_id": "i-1",
+                        "region": REGION,
+                        "action": "release",
+                        "outcome": "skipped",
+                        "reason": f"stopped 2 days ago; released after 7 days, so from {due}",
+                        "release_at": due,
+                    }
+                ],
+                "notes": [],
+            },
+            keep=KeepHint("keep-until", "2026-12-03"),
+        )
+    )
+    (message,) = channel.messages
+    assert "ECS auto-releases" not in message
+    assert f"released by this function from {due}" in message
