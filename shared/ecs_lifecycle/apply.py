@@ -679,9 +679,10 @@ class _RegionRun:
             ):
                 # A snapshot asked for only since the read (its tag set meanwhile) takes the
                 # fresh read's plan: the last start it records decides which earlier snapshot
-                # still holds the disk, and the restart check before release applies.
+                # still holds the disk, and the restart check before release applies. A release
+                # with snapshots never forces its delete.
                 if decision.snapshot is None:
-                    decision = replace(decision, snapshot=now.snapshot)
+                    decision = replace(decision, snapshot=now.snapshot, force=False)
                 to_snapshot.append((decision, backup))
             else:
                 to_delete.append((decision, backup))

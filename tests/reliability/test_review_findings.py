@@ -177,3 +177,28 @@ def test_a_release_due_later_is_not_announced_as_an_ecs_auto_release() -> None:
     (message,) = channel.messages
     assert "ECS auto-releases" not in message
     assert f"released by this function from {due}" in message
+
+
+def test_a_snapshot_asked_for_after_the_read_never_goes_with_a_forced_delete(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # Planned as a forced release of a Running instance; before the re-read someone stops it
+    # and tags it snapshot-before-release=true. Releases with snapshots never use Force.
+    instance = ecs_emulator.add_instance(status="Running", tags=DEV, disks=1)
+    ecs_emulator.on_call(
+        "DescribeInstances",
+        lambda: ecs_emulator.update_instance(
+            instance.instance_id,
+            status="Stopped",
+            tags={**DEV, "snapshot-before-release": "true"},
+        ),
+        nth=2,
+        before=True,
+    )
+    summary = run(Function.RELEASE, {"tags": DEV, "dry_run": False, "force": True})
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["outcome"] == "done", entry
+    assert len(entry["snapshot_ids"]) == 1
+    deletes = ecs_emulator.calls_to("DeleteInstances")
+    assert deletes
+    assert all(c.params.get("Force", "false").lower() == "false" for c in deletes)
