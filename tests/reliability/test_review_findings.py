@@ -6,6 +6,7 @@ mid-run (`EcsEmulator.on_call`) where the seam needs it.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,7 +14,10 @@ import alibabacloud_ecs20140526.models as ecs
 import pytest
 
 from ecs_emulator import EcsEmulator
+from ecs_lifecycle.cli import make_context
+from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
+from ecs_lifecycle.handler import Services, handle
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
 from ecs_lifecycle.notify import InMemoryChannel, KeepHint, MessageKind, Notification
 from tests.support import Runner, alive, by_id, sample
@@ -202,3 +206,29 @@ def test_a_snapshot_asked_for_after_the_read_never_goes_with_a_forced_delete(
     deletes = ecs_emulator.calls_to("DeleteInstances")
     assert deletes
     assert all(c.params.get("Force", "false").lower() == "false" for c in deletes)
+
+
+def test_ctrl_c_starts_no_further_actiontrail_look_up(ecs_emulator: EcsEmulator) -> None:
+    # The first Ctrl-C starts nothing new. Once it came, the waits end at once, so an
+    # ActionTrail reader that ignored it would go on paging (and retrying) unpaced.
+    instance = ecs_emulator.add_instance(status="Stopped", tags=DEV)
+    ecs_emulator.trail.add("StopInstance", [instance.instance_id], ecs_emulator.now())
+    ecs_emulator.advance(8 * 86400)
+    environ = Runner(ecs_emulator).environ(
+        ACTIONTRAIL_ENDPOINT=ecs_emulator.endpoint, ACTIONTRAIL_PROTOCOL="http"
+    )
+    services = Services(
+        clock=ecs_emulator.clock,
+        environ=environ,
+        gateway_factory=make_gateway,
+        stop_requested=lambda: bool(ecs_emulator.calls_to("LookupEvents")),
+    )
+    event = json.dumps({"tags": DEV, "dry_run": False, "stopped_for": "7d"})
+    try:
+        summary = handle(Function.RELEASE, event, make_context(Function.RELEASE, environ), services)
+    except RunFailedError as failure:  # what was planned and not done: Interrupted
+        summary = dict(failure.summary)
+    assert len(ecs_emulator.calls_to("LookupEvents")) == 1
+    entry = by_id(summary)[instance.instance_id]
+    assert "Interrupted" in entry["reason"], entry
+    assert alive(ecs_emulator, instance.instance_id)
