@@ -20,7 +20,7 @@ from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
 from ecs_lifecycle.handler import Services, handle
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
 from ecs_lifecycle.notify import InMemoryChannel, KeepHint, MessageKind, Notification
-from tests.support import Runner, alive, by_id, sample
+from tests.support import SAMPLES, Runner, alive, by_id, sample
 
 DEV = {"env": "dev"}
 REGION = "cn-hangzhou"
@@ -232,3 +232,26 @@ def test_ctrl_c_starts_no_further_actiontrail_look_up(ecs_emulator: EcsEmulator)
     entry = by_id(summary)[instance.instance_id]
     assert "Interrupted" in entry["reason"], entry
     assert alive(ecs_emulator, instance.instance_id)
+
+
+def tag_event(instance_id: str) -> bytes:
+    """The shared TagResources sample, about another instance."""
+    raw = (SAMPLES / "eventbridge-ecs-tagresources.json").read_text()
+    return raw.replace("i-bp1dev000000000001", instance_id).encode()
+
+
+@pytest.mark.parametrize(
+    "keep", [{"tags": {**DEV, "protected": "true"}}, {"tags": DEV, "deletion_protection": True}]
+)
+def test_a_keep_signal_cancels_a_time_set_by_hand_when_an_event_reads_the_instance(
+    run: Runner, ecs_emulator: EcsEmulator, keep: dict[str, Any]
+) -> None:
+    # Keep signals win: auto-release gives a protected instance no auto-release time and
+    # cancels one that is set (ECS's auto-release ignores deletion protection). A time set by
+    # hand on an instance without the lifetime tag was cancelled only when a keep-until was
+    # present too; tagging the instance `protected` left the time to release it.
+    instance = ecs_emulator.add_instance(auto_release_time=LATER, **keep)
+    summary = run(Function.AUTO_RELEASE, tag_event(instance.instance_id))
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["action"] == "cancel-auto-release", entry
+    assert alive(ecs_emulator, instance.instance_id).auto_release_time is None
