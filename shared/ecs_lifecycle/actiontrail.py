@@ -32,7 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from ecs_lifecycle.ecs import Pacer, client_config, stop_when
+from ecs_lifecycle.ecs import INTERRUPTED_CODE, Pacer, client_config, stop_when
 from ecs_lifecycle.errors import EcsLifecycleError
 from ecs_lifecycle.model import StopRecords
 from ecs_lifecycle.settings import STOP_RECORD_RETENTION
@@ -85,7 +85,11 @@ class StopEvent:
 
 
 class StopTrail:
-    """Reads the stop records of whole regions from ActionTrail."""
+    """Reads the stop records of whole regions from ActionTrail.
+
+    Once `stop_requested` answers true (a local run's Ctrl-C), no look-up or retry starts, as at
+    the deadline: the waits end at once then, so going on would page unpaced.
+    """
 
     def __init__(
         self,
@@ -93,10 +97,12 @@ class StopTrail:
         *,
         clock: Clock,
         deadline: datetime | None = None,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> None:
         self._client_for_region = client_for_region
         self._clock = clock
         self._deadline = deadline
+        self._stop_requested = stop_requested
         self._pacer = Pacer(CALLS_PER_SECOND, clock)
         self._lock = threading.Lock()
 
@@ -191,13 +197,18 @@ class StopTrail:
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _check_deadline(self) -> None:
+        if self._interrupted():
+            raise ActionTrailError(INTERRUPTED_CODE, "not attempted: the run was interrupted")
         if self._deadline is not None and self._clock.now() >= self._deadline:
             raise ActionTrailError(
                 "DeadlineExceeded", "not attempted: the run reached its deadline first"
             )
 
+    def _interrupted(self) -> bool:
+        return self._stop_requested is not None and self._stop_requested()
+
     def _give_up(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= MAX_ATTEMPTS:
+        if state.attempt_number >= MAX_ATTEMPTS or self._interrupted():
             return True
         upcoming = timedelta(seconds=state.upcoming_sleep)
         return self._deadline is not None and self._clock.now() + upcoming >= self._deadline
@@ -300,13 +311,21 @@ def _failed_ids(response: Any) -> set[str]:
 
 
 def make_stop_trail(
-    settings: Settings, clock: Clock, deadline: datetime | None = None
+    settings: Settings,
+    clock: Clock,
+    deadline: datetime | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> StopTrail:
-    """The ActionTrail reader for a run: credentials only from the default chain, as for ECS."""
+    """The ActionTrail reader for a run: credentials only from the default chain, as for ECS.
+
+    `stop_requested`: a local run's Ctrl-C; once true, no look-up starts.
+    """
     credential = CredentialClient()
 
     def client_for_region(region: str) -> TrailClient:
         endpoint, protocol = settings.actiontrail_endpoint, settings.actiontrail_protocol
         return TrailClient(client_config(credential, region, endpoint, protocol))
 
-    return StopTrail(client_for_region, clock=clock, deadline=deadline)
+    return StopTrail(
+        client_for_region, clock=clock, deadline=deadline, stop_requested=stop_requested
+    )

@@ -272,7 +272,12 @@ def _result(
         reason=reason if error is None else f"{reason}: {error.code} ({error.message})",
         error_code=error.code if error else None,
         request_id=error.request_id if error else None,
-        release_at=decision.release_at,
+        # An auto-release time in a result says it is set (or, in a dry run, would be): one the
+        # re-check kept, ECS refused or the run never sent is not. A release skipped for now
+        # keeps its due time (stopped_for).
+        release_at=decision.release_at
+        if outcome in (Outcome.DONE, Outcome.PLANNED) or decision.action is Action.RELEASE
+        else None,
         snapshot_ids=tuple(snapshot_ids),
     )
 
@@ -410,24 +415,38 @@ class _RegionRun:
 
     def _stop_batch(self, batch: Sequence[Decision]) -> list[InstanceResult]:
         """Stop a batch, re-checking it first when the run read it a while ago."""
-        kept: list[InstanceResult] = []
-        if self.run.clock.now() - self.run.planned_at > STALE_READ:
-            rechecked, kept = self._recheck(
-                batch,
-                "not stopped",
-                gone=lambda d: _result(d, Outcome.DONE, "stopped (it is gone)"),
-            )
-            batch = [d for d, now in rechecked if now.action is Action.STOP and now.changes]
-            kept += [
-                _changed(d, now, "not stopped")
-                for d, now in rechecked
-                if not (now.action is Action.STOP and now.changes)
-            ]
+        batch, kept = self._fresh_enough_to_stop(
+            batch,
+            "not stopped",
+            "stopped (it is gone)",
+            still=lambda now: now.action is Action.STOP and now.changes,
+        )
         if not batch:
             return kept
         return kept + self._send_stop(
             batch, "stopped", "stopped (it is gone)", force=self.run.force_stop
         )
+
+    def _fresh_enough_to_stop(
+        self,
+        batch: Sequence[Decision],
+        what: str,
+        gone_reason: str,
+        *,
+        still: Callable[[Decision], bool],
+    ) -> tuple[list[Decision], list[InstanceResult]]:
+        """The part of a batch to send StopInstances, re-checked when read over STALE_READ ago.
+
+        Returns the decisions whose fresh read still calls for the stop (`still`), and the
+        results of the others: gone (`gone_reason`: the goal holds), changed, or not re-read.
+        """
+        if self.run.clock.now() - self.run.planned_at <= STALE_READ:
+            return list(batch), []
+        rechecked, kept = self._recheck(
+            batch, what, gone=lambda d: _result(d, Outcome.DONE, gone_reason)
+        )
+        kept += [_changed(d, now, what) for d, now in rechecked if not still(now)]
+        return [d for d, now in rechecked if still(now)], kept
 
     def _recheck(
         self,
@@ -534,11 +553,7 @@ class _RegionRun:
         # The stop before a release is always graceful: a snapshot of a cleanly stopped instance
         # is consistent, and ForceStop is the stop function's option, not the release's.
         to_stop = [d for d in decisions if d.stop_first]
-        stops = self._in_parallel(
-            _chunks(to_stop),
-            lambda batch: self._send_stop(batch, "stopping", RELEASED_GONE, force=False),
-            final=False,
-        )
+        stops = self._in_parallel(_chunks(to_stop), self._stop_for_release, final=False)
         stopping = {d.instance_id: d for d in to_stop}
         stop_sent: set[str] = set()
         for stop_result in stops:
@@ -603,6 +618,23 @@ class _RegionRun:
             )
         return results
 
+    def _stop_for_release(self, batch: Sequence[Decision]) -> list[InstanceResult]:
+        """The stop before a release, re-checked like the stop function's when the read is old.
+
+        The protect tag, a keep-until, or anything else that keeps an instance now keeps it
+        from this stop too. One that no longer needs the stop (found Stopped meanwhile) is left
+        to the next run: doubt keeps.
+        """
+        batch, kept = self._fresh_enough_to_stop(
+            batch,
+            "not stopped for its release",
+            RELEASED_GONE,
+            still=lambda now: now.action is Action.RELEASE and now.changes and now.stop_first,
+        )
+        if not batch:
+            return kept
+        return kept + self._send_stop(batch, "stopping", RELEASED_GONE, force=False)
+
     def _fresh(self, decisions: Sequence[Decision]) -> tuple[list[_Ready], list[InstanceResult]]:
         """Read these instances now, for the re-check before their release (100 ids a call)."""
         ready: list[_Ready] = []
@@ -645,6 +677,12 @@ class _RegionRun:
             elif (now.snapshot is not None or decision.snapshot is not None) and (
                 backup is None or backup.needs_disks
             ):
+                # A snapshot asked for only since the read (its tag set meanwhile) takes the
+                # fresh read's plan: the last start it records decides which earlier snapshot
+                # still holds the disk, and the restart check before release applies. A release
+                # with snapshots never forces its delete.
+                if decision.snapshot is None:
+                    decision = replace(decision, snapshot=now.snapshot, force=False)
                 to_snapshot.append((decision, backup))
             else:
                 to_delete.append((decision, backup))
@@ -968,9 +1006,24 @@ class _RegionRun:
             what,
             gone=lambda d: _result(d, Outcome.SKIPPED, "the instance no longer exists"),
         )
-        # The owner's last word: the tag (or a keep signal) as it is now decides.
-        send = [now for _, now in rechecked if now.changes]
+        # The owner's last word: the tag (or a keep signal) as it is now decides, but the
+        # re-check only narrows: a planned cancellation that has become a release time (a keep
+        # signal lifted meanwhile) is left to the next run. The blast-radius cap counted it as a
+        # cancellation, and a run refused by the cap carries out only those.
+        send = [
+            now for d, now in rechecked if now.changes and (d.destructive or not now.destructive)
+        ]
         kept += [_changed(d, now, what) for d, now in rechecked if not now.changes]
+        kept += [
+            _result(
+                d,
+                Outcome.SKIPPED,
+                f"{what}: changed since the run read it, to {now.reason}; the cancellation "
+                "planned is not turned into a release time (the next run decides)",
+            )
+            for d, now in rechecked
+            if now.changes and now.destructive and not d.destructive
+        ]
         return kept, send
 
     def _modify_one(self, decision: Decision) -> InstanceResult:

@@ -55,7 +55,10 @@ if TYPE_CHECKING:
     from ecs_lifecycle.actiontrail import StopTrail
 
 # How a `stopped_for` run gets its ActionTrail reader (the SDK is imported only then).
-StopTrailFactory = Callable[[Settings, Clock, "datetime | None"], "StopTrail"]
+# Its arguments: the settings, the run's clock, its deadline, and its Ctrl-C (see Services).
+StopTrailFactory = Callable[
+    [Settings, Clock, "datetime | None", "Callable[[], bool] | None"], "StopTrail"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +309,7 @@ def _stop_records(
         from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - release only
 
         factory = make_stop_trail
-    trail = factory(request.settings, services.clock, deadline)
+    trail = factory(request.settings, services.clock, deadline, services.stop_requested)
     records: StopRecords = trail.last_stops(regions, now)
     return records
 

@@ -243,7 +243,10 @@ def _item(entry: _Entry, keep: KeepHint | None, style: _Style) -> str:
         lines.append(f"  {entry.reason}")
     if entry.error_code or entry.request_id:
         lines.append(f"  error {entry.error_code or '?'}, request id {entry.request_id or '?'}")
-    if entry.release_at:
+    if entry.release_at and entry.action == "release":
+        # stopped_for's due time: this function releases it then; ECS has no time set.
+        lines.append(f"  released by this function from {entry.release_at} (stopped_for)")
+    elif entry.release_at:
         lines.append(f"  ECS auto-releases it at {entry.release_at}")
     if entry.snapshot_ids:
         lines.append(f"  snapshots: {', '.join(entry.snapshot_ids)}")

@@ -785,13 +785,16 @@ def _keep_floor_only(
     instance: Instance, policy: Policy, now: datetime, keep: KeepUntil, why: str
 ) -> Decision:
     """No lifetime tag: a time set otherwise (by hand, in the console) still never falls before
-    the keep-until, and a keep signal or an unreadable keep-until cancels it."""
+    the keep-until, and a keep signal or an unreadable keep-until cancels it (a keep signal
+    with or without a keep-until: ECS's auto-release would go around it)."""
     current = instance.auto_release_time
-    if current is None or not keep.keeps:
+    if current is None:
         return _nothing_to_do(instance, why)
     kept = keep_reason(instance, policy)
     if kept or keep.unreadable:
         return _cancel(instance, f"{why}; {kept or keep.keeps}, so no auto-release time is set")
+    if not keep.keeps:
+        return _nothing_to_do(instance, why)
     assert keep.until is not None  # noqa: S101 - a readable keep-until that keeps has its time
     if current >= keep.until:
         return _nothing_to_do(instance, f"{why}; auto-release time {_show(current)} is after it")
