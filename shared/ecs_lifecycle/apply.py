@@ -43,6 +43,7 @@ from ecs_lifecycle.ecs import BATCH_SIZE, DEADLINE_CODE, INTERRUPTED_CODE, is_tr
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import (
     SNAPSHOT_INSTANCE_TAG,
+    START_TIME_GRAIN,
     Action,
     Decision,
     Instance,
@@ -61,9 +62,6 @@ GONE_CODES: Final = frozenset(
     {"InvalidInstanceId.NotFound", "InvalidInstanceIds.NotFound", "NoSuchResource"}
 )
 FULL_READ_EVERY: Final = 6  # polling rounds between reads of every stopping instance
-# StartTime comes to the minute: a snapshot counts as taken after the last start only if it is at
-# least a minute later, so a snapshot from just before a restart is never mistaken for a fresh one.
-START_TIME_GRAIN: Final = timedelta(minutes=1)
 # A stop batch whose instances were read longer ago than this is read again before StopInstances.
 STALE_READ: Final = timedelta(seconds=30)
 # Statuses that mean "someone started it again": a release never goes ahead on them.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 
 class Function(str, Enum):
@@ -29,6 +29,12 @@ class Action(str, Enum):
     CANCEL_AUTO_RELEASE = "cancel-auto-release"
     NONE = "none"
 
+
+# DescribeInstances gives StartTime to the minute (a start at 10:00:40 reads 10:00): something
+# that happened after the last start (a snapshot, a stop record) counts as later only from a full
+# minute after the StartTime shown, so one from just before a restart in the same minute is never
+# mistaken for a later one.
+START_TIME_GRAIN: Final = timedelta(minutes=1)
 
 DESTRUCTIVE_ACTIONS = frozenset({Action.STOP, Action.RELEASE, Action.SET_AUTO_RELEASE})
 

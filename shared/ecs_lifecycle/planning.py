@@ -18,6 +18,7 @@ from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError
 from ecs_lifecycle.model import (
     POSTPAID,
     SNAPSHOT_INSTANCE_TAG,
+    START_TIME_GRAIN,
     Action,
     CancelRelease,
     Decision,
@@ -293,26 +294,26 @@ def decide_release(instance: Instance, policy: Policy, now: datetime) -> Decisio
 
 def _decide_release(instance: Instance, policy: Policy, now: datetime, keep: KeepUntil) -> Decision:
     lifetime = lifetime_keeps(instance, policy, now)
-    stopped_keeps, stopped_why = stopped_for_keeps(instance, policy, now)
+    stopped = stopped_for_keeps(instance, policy, now)
     kept = (
         _release_refusal(instance, policy)
         # A keep signal: override_lifetime overrides the lifetime tag only, never keep-until.
         or keep.keeps
         or (None if policy.override_lifetime else lifetime)
-        or (stopped_why if stopped_keeps else None)
+        or (stopped.why if stopped.keeps else None)
     )
     if kept:
         skipped = _skip(instance, Action.RELEASE, kept)
-        if kept == stopped_why:
+        if kept == stopped.why:
             # Kept only until it has been Stopped long enough: the result says when, as data.
-            skipped = replace(skipped, release_at=stopped_for_due(instance, policy))
+            skipped = replace(skipped, release_at=stopped.due)
         return skipped
     snapshot, why = snapshot_wanted(instance, policy)
     if snapshot is None:
         return _skip(instance, Action.RELEASE, why)
     decision = _release_by_status(instance, policy, snapshot=snapshot)
     notes = [
-        stopped_why,
+        stopped.why,
         f"override_lifetime overrides: {lifetime}" if lifetime else "",
         why,
     ]
@@ -373,13 +374,17 @@ def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | N
     return None
 
 
-# ECS gives StartTime to the minute: a start at 10:00:40 reads 10:00. A stop record counts only
-# from a full minute after the StartTime shown, so a stop made before a start in the same minute
-# is never read as the later one.
-START_TIME_RESOLUTION: Final = timedelta(minutes=1)
+@dataclass(frozen=True, slots=True)
+class StoppedFor:
+    """What `stopped_for` says of one instance: whether it keeps it from release now, why, and
+    `due`, when a proven stop lets the release go ahead later (for a notice: coming releases)."""
+
+    keeps: bool
+    why: str = ""
+    due: datetime | None = None
 
 
-def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> tuple[bool, str]:
+def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> StoppedFor:
     """Whether `stopped_for` keeps this instance from release now, and what to say about it.
 
     Only a stop that ActionTrail proves counts: an instance with no stop record (stopped from
@@ -391,50 +396,40 @@ def stopped_for_keeps(instance: Instance, policy: Policy, now: datetime) -> tupl
     """
     wait = policy.stopped_for
     if wait is None:
-        return False, ""
+        return StoppedFor(keeps=False)
     after = f"released after {_show_duration(wait)}"
     if instance.status != "Stopped":
-        return True, (
+        return StoppedFor(
+            True,
             f"is {instance.status}; only instances Stopped for {_show_duration(wait)} are "
-            "released (stopped_for)"
+            "released (stopped_for)",
         )
     records = policy.stop_records
     if records is None or records.problem is not None:
         problem = records.problem if records is not None else "no stop records were read"
-        return True, f"how long it has been Stopped is unknown ({problem}); doubt keeps it"
+        return StoppedFor(
+            True, f"how long it has been Stopped is unknown ({problem}); doubt keeps it"
+        )
     last_stop = records.last_stop.get(instance.instance_id)
     if last_stop is None:
-        return True, (
+        return StoppedFor(
+            True,
             f"is Stopped, but ActionTrail has no record of it being stopped since "
             f"{_show(records.since)} (stopped from inside the OS, or earlier); kept, never "
-            "assumed old: a person decides"
+            "assumed old: a person decides",
         )
     started = instance.start_time
-    if started is not None and last_stop < started + START_TIME_RESOLUTION:
-        return True, (
+    if started is not None and last_stop < started + START_TIME_GRAIN:
+        return StoppedFor(
+            True,
             f"its last stop on record ({_show(last_stop)}) is not after its last start "
-            f"({_show(started)}); kept, never assumed old"
+            f"({_show(started)}); kept, never assumed old",
         )
     stopped = f"stopped {_show_duration(now - last_stop)} ago"
     due = last_stop + wait
     if due > now:
-        return True, f"{stopped}; {after}, so from {_show(due)}"
-    return False, f"{stopped} (ActionTrail); {after}"
-
-
-def stopped_for_due(instance: Instance, policy: Policy) -> datetime | None:
-    """When `stopped_for` will let a release of this Stopped instance go ahead, if a proven stop
-    record says so (for a notice: the instances released in the coming days)."""
-    records = policy.stop_records
-    if policy.stopped_for is None or instance.status != "Stopped" or records is None:
-        return None
-    last_stop = records.last_stop.get(instance.instance_id)
-    started = instance.start_time
-    if records.problem is not None or last_stop is None:
-        return None
-    if started is not None and last_stop < started + START_TIME_RESOLUTION:
-        return None
-    return last_stop + policy.stopped_for
+        return StoppedFor(True, f"{stopped}; {after}, so from {_show(due)}", due)
+    return StoppedFor(False, f"{stopped} (ActionTrail); {after}")
 
 
 def _show_duration(span: timedelta) -> str:
