@@ -44,7 +44,6 @@ from ecs_lifecycle.planning import (
 )
 from ecs_lifecycle.regions import check_regions
 from ecs_lifecycle.request import NothingToDo, request_for
-from ecs_lifecycle.selection import Selection
 from ecs_lifecycle.settings import (
     RunRequest,
     Settings,
@@ -265,7 +264,7 @@ def decide(
             instance.instance_id,
             instance.region,
             Action.NONE,
-            f"no longer matches the selector ({_describe(request.selection)})",
+            f"no longer matches the selector ({request.selection.describe()})",
             skipped=True,
         )
     policy = Policy(
@@ -312,15 +311,6 @@ def _stop_records(
     trail = factory(request.settings, services.clock, deadline, services.stop_requested)
     records: StopRecords = trail.last_stops(regions, now)
     return records
-
-
-def _describe(selection: Selection) -> str:
-    parts = []
-    if selection.tags is not None:
-        parts.append(f"tags {selection.tags.describe()}")
-    if selection.instance_ids is not None:
-        parts.append(f"{len(selection.instance_ids)} instance id(s)")
-    return " and ".join(parts) or "none"
 
 
 def _load(gateway: Gateway, request: RunRequest) -> tuple[list[Instance], list[str]]:
