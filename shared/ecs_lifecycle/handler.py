@@ -47,7 +47,6 @@ from ecs_lifecycle.request import NothingToDo, request_for
 from ecs_lifecycle.settings import (
     RunRequest,
     Settings,
-    require_regions,
 )
 
 if TYPE_CHECKING:
@@ -116,7 +115,6 @@ def _run(
     clock = services.clock
     now = clock.now()
     with _refusals_logged(request.function):
-        require_regions(request.selection.regions)
         resolve_manual_time(request.schedule, now)  # a manual time outside the window: refuse now
     limit = _time_limit(context, request.settings, services.environ)
     # Stop starting work a margin before FC kills the run (at most a quarter of a short limit).

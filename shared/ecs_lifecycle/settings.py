@@ -104,8 +104,8 @@ class Settings:
             ConfigError: naming the variable that is missing or malformed.
         """
         env = _Env(environ)
-        # No region at all is refused by the run (require_regions), not here: an event that
-        # names its regions needs no region setting.
+        # No region at all is refused when the request is built (require_regions), not here:
+        # an event that names its regions needs no region setting.
         regions_text = env.text("TARGET_REGIONS") or env.text("FC_REGION")
         tags_text = env.text("TARGET_TAGS")
         try:
