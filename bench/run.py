@@ -85,7 +85,7 @@ SPEEDUP_TARGET: Final = 50.0
 COLD_RATIO_TARGET: Final = 0.4
 COLD_RSS_TARGET_MB: Final = 96.0
 COLD_FUNCTION: Final = "ecs-release"
-COLD_EVENT: Final = ROOT.parent / "shared" / "events" / "manual-release-dry-run.json"
+COLD_EVENT: Final = ROOT / "events" / "manual-release-dry-run.json"
 COLD_FLEET: Final = 20
 # What the functions' packages are called (s.yaml), by their `ecs-lifecycle invoke` name.
 PACKAGE_OF: Final = {
@@ -802,7 +802,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "runtime_python": packages.python,
+        # The interpreter by name only: a path would record this machine, not the benchmark.
+        "runtime_python": Path(packages.python).name,
         "settings": {
             "latency_seconds": LATENCY,
             "stop_delay_seconds": STOP_DELAY,

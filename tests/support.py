@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ecs_lifecycle.model import Function
 
 REPO: Final = Path(__file__).resolve().parents[1]
-SAMPLES: Final = REPO.parent / "shared" / "events"
+SAMPLES: Final = REPO / "events"
 # Every ECS operation that changes something; a dry run or a refused event makes none of them.
 CHANGING: Final = frozenset(
     {

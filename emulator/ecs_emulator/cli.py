@@ -34,9 +34,7 @@ TABLE_ROWS: Final = 25
 DEFAULT_SHARES: Final = {"protected": 0.1, "prepaid": 0.1, "deletion_protected": 0.1}
 DEFAULT_TAG_MIX: Final = ("env=dev,test,prod", "team=alpha,beta", "owner=alice,bob,carol")
 ACTIVATE: Final = ". .venv/bin/activate   # puts ecs-lifecycle on the PATH"
-TRY_COMMAND: Final = (
-    "ecs-lifecycle invoke release --event ../shared/events/manual-release-dry-run.json"
-)
+TRY_COMMAND: Final = "ecs-lifecycle invoke release --event events/manual-release-dry-run.json"
 
 
 def _tag_mix(values: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -61,7 +59,7 @@ def build_parser(prog: str = "python -m ecs_emulator") -> argparse.ArgumentParse
         prog=prog,
         description="A local ECS 2014-05-26 API for the Alibaba SDK (plain HTTP on loopback). "
         "With no --fleet or --count it serves the demo fleet, whose ids are those of the sample "
-        "events in ../shared/events/.",
+        "events in the repository's events/.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")

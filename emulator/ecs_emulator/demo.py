@@ -36,7 +36,7 @@ from ecs_emulator.fleet import InstanceSpec
 from ecs_lifecycle.cli import OWNER_TAG, Who, render_summary, table, wrap
 
 REPO: Final = Path(__file__).resolve().parents[2]
-SAMPLES: Final = REPO.parent / "shared" / "events"
+SAMPLES: Final = REPO / "events"
 REPLAY_DIR: Final = REPO / "build" / "demo-events"
 HANGZHOU: Final = "cn-hangzhou"
 SHANGHAI: Final = "cn-shanghai"
@@ -135,7 +135,7 @@ NOTICE_EVENT: Final = "timer-nightly-release-notice.json"
 KEPT_BY_OWNER: Final = _dev(9)
 # The steps that report to the chat group: the notice and the nightly run it announces.
 NOTIFYING_EVENTS: Final = frozenset({NOTICE_EVENT, "timer-nightly-release.json"})
-# Events the demo writes itself (kept in REPLAY_DIR) rather than taking from shared/events.
+# Events the demo writes itself (kept in REPLAY_DIR) rather than taking from events/.
 DEMO_EVENTS: Final[dict[str, dict[str, Any]]] = {
     "manual-release-snapshot.json": {
         "instance_ids": [_dev(4)],
@@ -416,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="ecs-lifecycle demo", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--events", type=Path, default=SAMPLES, help="the sample events (default ../shared/events)"
+        "--events",
+        type=Path,
+        default=SAMPLES,
+        help="the sample events (default: the repository's events/)",
     )
     parser.add_argument(
         "--keep-events",
@@ -430,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         sys.stderr.write(
             f"demo: sample events missing: {', '.join(str(p) for p in missing)}; the demo reads "
-            "them from ../shared/events (next to the repository) or --events DIR\n"
+            f"them from {SAMPLES} (the repository's events/) or --events DIR\n"
         )
         return EXIT_STEP_FAILED
     kept: Path = options.keep_events

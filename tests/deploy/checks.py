@@ -20,7 +20,7 @@ from jsonschema import Draft7Validator
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 S_YAML: Final = REPO_ROOT / "s.yaml"
 # The fc3 component's own schema, read where the reference keeps it (never copied here).
-SCHEMA_PATH: Final = REPO_ROOT.parent / "shared" / "reference" / "fc3-schema.json"
+SCHEMA_PATH: Final = REPO_ROOT / "tests" / "deploy" / "fc3-schema.json"
 
 # What `${env(...)}` resolves to in these checks: a plausible role, nothing real.
 TEST_ENV: Final = {"ECS_LIFECYCLE_ROLE_ARN": "acs:ram::1234567890123456:role/ecs-lifecycle-fc"}
