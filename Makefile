@@ -45,7 +45,7 @@ set -e; version=$(1); venv=.venv-$$version; \
 py=python$$version; $$py -c '' 2>/dev/null || \
   py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version.*/bin/python$$version 2>/dev/null | tail -n 1); \
 if test -z "$$py"; then \
-  if test "$(3)" = skip; then echo "== Python $$version: not on this machine, skipped"; exit 0; fi; \
+  if test "$(3)" = skip; then echo "== Python $$version: not on this machine, these tests skipped (install it: pyenv install $$version, or apt-get install python$$version python$$version-venv)"; exit 0; fi; \
   echo "no Python $$version on this machine"; exit 1; \
 fi; \
 test -x $$venv/bin/python || $$py -m venv $$venv; \

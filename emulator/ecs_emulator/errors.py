@@ -1,8 +1,10 @@
 """ECS / POP gateway errors as the real service answers them.
 
-Codes, HTTP statuses and messages come from ``shared/reference/ecs-api.md`` (sections 2, 4-12)
-unless a comment says otherwise. Every error the emulator sends goes through :class:`ApiError`
-so the body always has the documented shape ``{RequestId, HostId, Code, Message, Recommend}``.
+Codes, HTTP statuses and messages come from each operation's page in Alibaba's ECS API reference
+(https://www.alibabacloud.com/help/en/ecs/developer-reference/, "Error codes") and the common
+error codes (https://help.aliyun.com/document_detail/51132.html), unless a comment says
+otherwise. Every error the emulator sends goes through :class:`ApiError` so the body always
+has the documented shape ``{RequestId, HostId, Code, Message, Recommend}``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ CloudEvent (`specversion`, `source`, `type`, `data`), or a plain JSON object of 
 (console or `s invoke`). EventBridge events name a request, not the resulting tags, so the
 tag-change invocations below carry only which instances to re-read.
 
-What Alibaba Cloud actually sends (../shared/reference/ecs-api.md §13 and §18):
+What Alibaba Cloud actually sends (EventBridge's ECS events,
+https://www.alibabacloud.com/help/en/eventbridge/user-guide/ecs-events, and ActionTrail events,
+https://alibabacloud.com/help/en/eventbridge/user-guide/actiontrail-events; the layout of `data`
+beyond those pages is UNCONFIRMED, hence the lenient reading):
 - an ECS state change carries the ECS notification body as `data`: the instance's ARN
   (`acs:ecs:REGION:ACCOUNT:instance/i-...`) in `data.resourceId`, the bare id and the state in
   `data.content`;

@@ -1,9 +1,10 @@
 """Events as Alibaba Cloud actually sends them, through the auto-release handler and the CLI.
 
-The shared samples are reconstructions; these are the shapes the documentation and public code
-show (../shared/reference/ecs-api.md §13.2 and §18): the ECS state-change body with the instance's
-ARN, console operations with typed request parameters, ActionTrail records of tag calls on disks,
-ECS notification bodies posted without the EventBridge envelope, and hostile JSON.
+The samples in events/ are partly reconstructed (events/README.md); these are the shapes the
+documentation (EventBridge's ECS and ActionTrail event pages) and public code show: the ECS
+state-change body with the instance's ARN, console operations with typed request parameters,
+ActionTrail records of tag calls on disks, ECS notification bodies posted without the EventBridge
+envelope, and hostile JSON.
 """
 
 from __future__ import annotations
