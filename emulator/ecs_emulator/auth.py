@@ -20,7 +20,8 @@ Error codes (checked in this order, each refusal has its real POP code and statu
   with ``MissingSecurityToken`` - UNCONFIRMED text);
 * an ``Authorization`` header the emulator cannot parse -> 400 ``IncompleteSignature``;
 * unknown access key id -> 404 ``InvalidAccessKeyId.NotFound`` "Specified access key is not
-  found." (confirmed: reference section 2.2 and official product error tables);
+  found." (confirmed: Alibaba's common error codes,
+  https://help.aliyun.com/document_detail/51132.html, and official product error tables);
 * STS credentials but no token -> 400 ``MissingSecurityToken`` "SecurityToken is mandatory for
   this action." (confirmed: many real SDK error reports quote exactly this);
 * a token that belongs to another configured access key -> 400
@@ -32,10 +33,10 @@ Error codes (checked in this order, each refusal has its real POP code and statu
   (UNCONFIRMED);
 * wrong signature -> 400 ``SignatureDoesNotMatch``: for ACS3 "Specified signature does not match
   our calculation. server StringToSign is [...]" with the server's string to sign in the brackets,
-  as the ACS3 service words it (reference section 18; the string to sign is only an algorithm
-  name and a hash: no secret and no token can appear in it); for RPC v2 the older "Specified
-  signature is not matched with our calculation." without the string to sign, which holds the
-  query and so the token;
+  as the ACS3 service words it (UNCONFIRMED in Alibaba's docs, quoted by public code; the string
+  to sign is only an algorithm name and a hash: no secret and no token can appear in it); for
+  RPC v2 the older "Specified signature is not matched with our calculation." without the string
+  to sign, which holds the query and so the token;
 * a reused signature nonce -> 400 ``SignatureNonceUsed``.
 
 Timestamps are not checked against the clock: tests run on a fake clock while the SDK stamps
@@ -252,9 +253,10 @@ class RequestVerifier:
             raise ApiError(
                 "SignatureDoesNotMatch",
                 400,
-                # The ACS3 service's words (reference section 18: "Specified signature does
-                # not match our calculation. server StringToSign is [...]"); RPC v2 keeps the
-                # older "is not matched with our calculation" of the error catalogue.
+                # The ACS3 service's words (UNCONFIRMED, quoted by public code: "Specified
+                # signature does not match our calculation. server StringToSign is [...]");
+                # RPC v2 keeps the older "is not matched with our calculation" of the error
+                # catalogue.
                 "Specified signature does not match our calculation. "
                 f"server StringToSign is [{string_to_sign}]",
             )

@@ -26,7 +26,7 @@ class ApiError(Exception):
 _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
     # Gateway / authentication (public POP codes; see auth.py for which are confirmed).
     "InvalidAccessKeyId.NotFound": (404, "Specified access key is not found."),
-    # The RPC v2 gateway's wording; ACS3 words it otherwise (auth.py, reference section 18).
+    # The RPC v2 gateway's wording; ACS3 words it otherwise (auth.py; UNCONFIRMED in the docs).
     "SignatureDoesNotMatch": (400, "Specified signature is not matched with our calculation."),
     "MissingSecurityToken": (400, "SecurityToken is mandatory for this action."),
     "InvalidSecurityToken.Malformed": (400, "Specified SecurityToken is malformed."),

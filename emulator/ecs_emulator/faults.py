@@ -13,8 +13,9 @@ applied, then the connection is closed without an answer - the case idempotency 
 A rule with ``until`` holds only for requests received before that moment on the emulator's
 clock. With ``throttle_rate=1.0`` it is how ECS throttles: per API, region, account and minute
 ("if an API operation is throttled at minute T, it can be called again from minute T+1", ECS
-API docs, request throttling; reference ecs-api.md sections 15 and 18), so a quota spent at
-minute T is a rule that holds until T+1 (or later, when other tools keep spending it).
+API docs, request throttling: https://www.alibabacloud.com/help/doc-detail/437902.htm), so a
+quota spent at minute T is a rule that holds until T+1 (or later, when other tools keep spending
+it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from ecs_emulator.clock import Clock
 
-# Default HTTP status for each throttling code (reference sections 2.2 and 15).
+# Default HTTP status for each throttling code (the common error codes,
+# https://help.aliyun.com/document_detail/51132.html, and ECS API throttling).
 THROTTLE_STATUS: Final[dict[str, int]] = {
     "Throttling": 400,
     "Throttling.User": 400,

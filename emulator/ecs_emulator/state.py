@@ -191,7 +191,8 @@ class FleetState:
                 disk.released = True
                 del self.disks[disk_id]
             else:
-                # Kept disks become pay-as-you-go and unattached (reference section 5.1).
+                # Kept disks become pay-as-you-go and unattached (DeleteInstance, ECS API reference:
+                # https://help.aliyun.com/en/ecs/developer-reference/api-ecs-2014-05-26-deleteinstance).
                 disk.instance_id = ""
         self._dead_in_region[instance.region] = self._dead_in_region.get(instance.region, 0) + 1
         self._compact(instance.region)

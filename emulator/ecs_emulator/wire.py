@@ -1,6 +1,7 @@
 """Reading request parameters the way the Alibaba SDK writes them, and writing ECS times.
 
-The SDK flattens everything into the query string (reference section 1.3): lists as ``Name.N``,
+The SDK flattens everything into the query string (the SDK's own code: aliyun/darabonba-openapi,
+``python/alibabacloud_tea_openapi/utils.py``): lists as ``Name.N``,
 tag pairs as ``Tag.N.Key``/``Tag.N.Value``, booleans as ``True``/``False``, and a few lists as
 JSON-array strings (``InstanceIds``, ``DiskIds``, ``SnapshotIds``). :class:`Params` turns those
 back into Python values and raises the gateway's errors for values it cannot use.

@@ -7,8 +7,9 @@ account's ECS quota is shared with the console and every other tool) and retried
 honouring the server's `x-acs-retry-after`, on two budgets (`RetryPolicy`):
 
 - throttling (`Throttling*`, HTTP 429): ECS counts its quota per API, per region, per account and
-  per minute, and a call throttled at minute T may pass from minute T+1 (ecs-api.md sections 15
-  and 18). So a throttled call is retried until the end of the minute after the one it was first
+  per minute, and a call throttled at minute T may pass from minute T+1 (ECS API throttling,
+  https://www.alibabacloud.com/help/en/elastic-compute-service/latest/api-throttling). So a
+  throttled call is retried until the end of the minute after the one it was first
   throttled in, with backoff and jitter, instead of failing within seconds of a busy minute;
 - other transient failures (5xx answers, timeouts, dropped connections, non-JSON pages): a few
   attempts with capped exponential backoff and full jitter, a budget of seconds.

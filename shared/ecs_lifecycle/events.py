@@ -5,10 +5,11 @@ CloudEvent (`specversion`, `source`, `type`, `data`), or a plain JSON object of 
 (console or `s invoke`). EventBridge events name a request, not the resulting tags, so the
 tag-change invocations below carry only which instances to re-read.
 
-What Alibaba Cloud actually sends (EventBridge's ECS events,
-https://www.alibabacloud.com/help/en/eventbridge/user-guide/ecs-events, and ActionTrail events,
-https://alibabacloud.com/help/en/eventbridge/user-guide/actiontrail-events; the layout of `data`
-beyond those pages is UNCONFIRMED, hence the lenient reading):
+What Alibaba Cloud actually sends (EventBridge's ECS and ActionTrail event pages,
+https://www.alibabacloud.com/help/en/eventbridge/user-guide/ecs-events and
+https://alibabacloud.com/help/en/eventbridge/user-guide/actiontrail-events; the ECS notification
+body, https://www.alibabacloud.com/help/doc-detail/143663.htm; what is reconstructed:
+events/README.md):
 - an ECS state change carries the ECS notification body as `data`: the instance's ARN
   (`acs:ecs:REGION:ACCOUNT:instance/i-...`) in `data.resourceId`, the bare id and the state in
   `data.content`;
@@ -43,12 +44,13 @@ MAX_TAGGED_RESOURCES: Final = 50
 TAG_EVENT_NAMES: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
 _REMOVING_EVENT_NAMES: Final = frozenset({"UntagResources", "RemoveTags"})
 STATE_CHANGE_TYPE: Final = "ecs:Instance:StateChange"
-# Both ActionTrail record types carry the same `data`: an API call, and a console operation (§18).
+# Both ActionTrail record types carry the same `data`: an API call, and a console operation (the
+# ActionTrail events page lists both types).
 _ACTION_TRAIL_SUFFIXES: Final = (":ActionTrail:ApiCall", ":ActionTrail:ConsoleOperation")
 _SUBJECT_INSTANCE: Final = re.compile(r"instance/(i-[0-9a-z]+)$")
 _SUBJECT_REGION: Final = re.compile(r"^acs:ecs:([a-z0-9-]+):")
 _INSTANCE_ARN: Final = re.compile(r"^acs:ecs:[a-z0-9-]*:[0-9*]*:instance/(?P<id>[^/]+)$")
-# The top-level fields of an ECS or CloudMonitor event notification (ecs-api.md §13.2): a body
+# The top-level fields of an ECS or CloudMonitor event notification (doc-detail/143663): a body
 # posted to the function directly, without EventBridge's envelope. No run option has these names.
 _NOTIFICATION_FIELDS: Final = frozenset(
     {"ver", "eventTime", "name", "content", "product", "level", "userId", "regionId", "resourceId"}
@@ -322,7 +324,8 @@ def _parse_action_trail(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
             f"names {len(named)} resources; a tag call takes at most {MAX_TAGGED_RESOURCES}",
         )
     # What the call was about comes from its own parameters. `referencedResources` and `subject`
-    # also name the instance a tagged disk is attached to, so they never decide (§18).
+    # also name the instance a tagged disk is attached to, so they never decide
+    # (Alibaba's ActionTrail sample lists a disk and its instance).
     if resource_type is not None:
         if not isinstance(resource_type, str) or resource_type.lower() != "instance":
             return IgnoredInvocation(
@@ -417,7 +420,8 @@ def _subject_instance(event: _CloudEvent) -> str | None:
 
 
 def _event_region(event: _CloudEvent, data: dict[str, Any]) -> str:
-    # acsRegion first: a console operation's AcsHost may name another region (ecs-api.md §18).
+    # acsRegion first: a console operation's AcsHost may name another region (seen in public
+    # records; UNCONFIRMED in Alibaba's docs).
     subject = _SUBJECT_REGION.match(event.subject or "")
     region = (
         data.get("acsRegion")

@@ -45,7 +45,8 @@ def test_wrong_secret(ecs_emulator: EcsEmulator, sdk_error: SdkError) -> None:
     error = sdk_error(lambda: list_instances(make_sdk_client(ecs_emulator, credentials=wrong)))
     assert (error.code, error.status_code) == ("SignatureDoesNotMatch", 400)
     message = error.data["Message"]
-    # The ACS3 service's wording (reference section 18), its string to sign in brackets.
+    # The ACS3 service's wording (UNCONFIRMED in Alibaba's docs, quoted by public code), its
+    # string to sign in brackets.
     assert message.startswith(
         "Specified signature does not match our calculation. "
         "server StringToSign is [ACS3-HMAC-SHA256\n"

@@ -1,10 +1,12 @@
 """Events as Alibaba Cloud actually sends them, through the auto-release handler and the CLI.
 
-The samples in events/ are partly reconstructed (events/README.md); these are the shapes the
-documentation (EventBridge's ECS and ActionTrail event pages) and public code show: the ECS
-state-change body with the instance's ARN, console operations with typed request parameters,
-ActionTrail records of tag calls on disks, ECS notification bodies posted without the EventBridge
-envelope, and hostile JSON.
+The samples in events/ are partly reconstructions (events/README.md); these are the shapes the
+documentation and public code show (the ECS notification body,
+https://www.alibabacloud.com/help/doc-detail/143663.htm; ActionTrail records,
+https://alibabacloud.com/help/en/eventbridge/user-guide/actiontrail-events): the ECS state-change
+body with the instance's ARN, console operations with typed request parameters, ActionTrail
+records of tag calls on disks, ECS notification bodies posted without the EventBridge envelope,
+and hostile JSON.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ CHRISTMAS = "2026-12-24T18:00:00+08:00"
 
 
 def state_change(instance_id: str, state: str = "Running") -> dict[str, Any]:
-    """The ECS notification body (ecs-api.md §13.2) as EventBridge's `data`: the ARN on top."""
+    """The ECS notification body (doc-detail/143663) as EventBridge's `data`: the ARN on top."""
     event: dict[str, Any] = json.loads(sample("eventbridge-ecs-instance-statechange.json"))
     arn = f"acs:ecs:cn-hangzhou:{ACCOUNT}:instance/{instance_id}"
     event["subject"] = arn
@@ -61,7 +63,7 @@ def action_trail(
     *,
     console: bool = True,
 ) -> dict[str, Any]:
-    """An ActionTrail record of a tag call, with the extra keys real records carry (§18)."""
+    """An ActionTrail record of a tag call, with the extra keys real records carry."""
     event: dict[str, Any] = json.loads(sample("eventbridge-ecs-tagresources.json"))
     kind = "ConsoleOperation" if console else "ApiCall"
     event["type"] = f"ecs:ActionTrail:{kind}"

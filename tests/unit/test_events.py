@@ -192,10 +192,10 @@ def test_any_cloud_event_shape_parses_or_is_refused_cleanly(event: dict[str, Any
         assert refusal.problem
 
 
-# --- events as Alibaba Cloud actually sends them (ecs-api.md §13.2 and §18) ---------------------
+# --- events as Alibaba Cloud actually sends them (events/README.md cites the pages) ---------
 
 ARN = "acs:ecs:cn-hangzhou:169070********30:instance/i-bp1ecr0000005go2go"
-# The documented ECS notification body (ecs-api.md §13.2), which a state change carries as `data`.
+# The documented ECS notification body (doc-detail/143663), which a state change carries as `data`.
 NOTIFICATION_BODY: dict[str, Any] = {
     "ver": "1.0",
     "id": "9435EAD6-3CF6-4494-8F7A-3A0000000077",
@@ -230,7 +230,7 @@ def console_operation(parameters: dict[str, Any], **data: Any) -> str:
     event["type"] = "ecs:ActionTrail:ConsoleOperation"
     event["data"]["eventType"] = "ConsoleOperation"
     event["data"]["requestParameters"] = {
-        "AcsHost": "ecs.cn-shanghai.aliyuncs.com",  # not the region: acsRegion is (§18)
+        "AcsHost": "ecs.cn-shanghai.aliyuncs.com",  # not the region: acsRegion is
         "RequestId": "3C7A1E0B-0000-4E5F-8A9B-0C1D2E3F4A5B",
         "AcceptLanguage": "en-US",
         "RegionId": "cn-hangzhou",
