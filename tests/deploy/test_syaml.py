@@ -114,6 +114,21 @@ def test_every_destructive_timer_has_a_notice_an_hour_before_enabled_with_it(
         assert json.loads(notice["payload"]) == {**json.loads(config["payload"]), "notice": "1h"}
 
 
+# Feishu's custom bot guide (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot,
+# "Precautions") asks senders to avoid the full and half hour (10:00, 17:30), when its 11232 rate
+# limit is common; every timer here sends (a notice, a report or the digest).
+_CROWDED_MINUTES = {"0", "30"}
+
+
+def test_no_timer_fires_on_the_full_or_half_hour(props: dict[str, Spec]) -> None:
+    for name, resource in props.items():
+        for trigger in _timers(resource):
+            _zone, seconds, minutes, *_rest = trigger["triggerConfig"]["cronExpression"].split()
+            assert minutes not in _CROWDED_MINUTES and "*" not in minutes, (
+                f"{name}/{trigger['triggerName']} fires at minute {minutes}"
+            )
+
+
 def test_the_notification_settings_come_from_the_deployers_environment(spec: Spec) -> None:
     environment = spec["vars"]["common_environment"]
     for name in ("NOTIFY_URLS", "NOTIFY_DINGTALK_SECRET", "NOTIFY_FEISHU_SECRET"):
