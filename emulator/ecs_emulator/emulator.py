@@ -531,6 +531,12 @@ class EcsEmulator:
             else:
                 self._state.failing_snapshot_disks.add(disk_id)
 
+    def refuse_tagged_snapshots(self, refuse: bool = True) -> None:
+        """CreateSnapshot with any Tag.N answers Forbidden.RAM, as RAM would if it authorised
+        tags on create as ecs:TagResources (which the role's policy denies); untagged passes."""
+        with self._lock:
+            self._state.refuse_tagged_snapshots = refuse
+
     # ----- the world changing mid-run -------------------------------------------------------
     def on_call(
         self,

@@ -112,6 +112,11 @@ _CATALOGUE: Final[dict[str, tuple[int, str]]] = {
     "InvalidDiskId.NotFound": (404, "The specified disk does not exist."),
     "IncorrectDiskStatus.CreatingSnapshot": (403, "A previous snapshot creation is in process."),
     "QuotaExceed.Snapshot": (403, "The snapshot quota of the disk exceeds the limit."),
+    "Forbidden.RAM": (
+        403,
+        "User not authorized to operate on the specified resource, "
+        "or this API doesn't support RAM.",
+    ),
     "InvalidSnapshotName.Malformed": (400, "Specified snapshot name is not valid."),
     "InvalidDescription.Malformed": (400, "Specified description is not valid."),
     "InvalidRetentionDays.Malformed": (400, "The specified parameter RetentionDays is not valid."),

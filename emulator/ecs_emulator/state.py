@@ -100,6 +100,9 @@ class FleetState:
         self._snapshots_by_region: dict[str, list[Snapshot]] = {}
         self.failing_snapshot_disks: set[str] = set()
         self.fail_all_snapshots = False
+        # A RAM policy that denies ecs:TagResources, should RAM authorise CreateSnapshot's Tag.N
+        # as tagging (undocumented): every CreateSnapshot with tags is Forbidden.RAM.
+        self.refuse_tagged_snapshots = False
         self.failures: list[InstanceFailure] = []
         # (operation, client token) -> (parameter fingerprint, response body). Tokens never
         # expire here: ECS's idempotence page ("How to ensure idempotence",

@@ -844,30 +844,13 @@ class _RegionRun:
                 f"(disk {disk.disk_id}, run {self.run.idempotency_seed[:16]})"
             )
             try:
-                snapshot_id = gateway.create_snapshot(
-                    self.region,
+                snapshot_id, tagged = self._create_snapshot(
                     disk.disk_id,
                     name=name,
                     description=description,
                     tags=tags,
-                    client_token=client_token(
-                        self.run.idempotency_seed,
-                        "CreateSnapshot",
-                        DiskId=disk.disk_id,
-                        SnapshotName=name,
-                        Description=description,
-                        Tag=[list(tag) for tag in tags],
-                        RetentionDays=self.run.snapshot_retention_days,
-                        # A restart since, or a failed snapshot, gets a new snapshot rather than
-                        # the old answer.
-                        last_start=reuse_after.isoformat() if reuse_after else None,
-                        failed=sorted(
-                            s.snapshot_id
-                            for s in earlier
-                            if s.disk_id == disk.disk_id and s.status == "failed"
-                        ),
-                    ),
-                    retention_days=self.run.snapshot_retention_days,
+                    reuse_after=reuse_after,
+                    earlier=earlier,
                 )
             except EcsApiError as error:
                 return _result(
@@ -878,11 +861,78 @@ class _RegionRun:
                     snapshot_of.values(),
                 )
             snapshot_of[disk.disk_id] = snapshot_id
-            self._log_snapshot(decision, disk.disk_id, snapshot_id, reused=False)
+            self._log_snapshot(decision, disk.disk_id, snapshot_id, reused=False, tagged=tagged)
         return _Backup(decision, snapshot_of)
 
+    def _create_snapshot(
+        self,
+        disk_id: str,
+        *,
+        name: str,
+        description: str,
+        tags: Sequence[tuple[str, str]],
+        reuse_after: datetime | None,
+        earlier: Sequence[SnapshotInfo],
+    ) -> tuple[str, bool]:
+        """CreateSnapshot with the tags; once more without them if RAM refuses the tagged call.
+
+        Whether RAM also authorises CreateSnapshot's Tag.N as ecs:TagResources, which the role's
+        policy denies, is undocumented (docs/deploy.md). If it does, every tagged CreateSnapshot
+        is Forbidden and every instance asking for a snapshot would be kept: so a Forbidden answer
+        to a tagged call is retried once without tags (its own token: other parameters). An
+        untagged snapshot still guards this run's release; a later run only cannot find it to
+        reuse and takes a new one. Returns the snapshot id and whether it carries the tags.
+        """
+        failed = sorted(
+            s.snapshot_id for s in earlier if s.disk_id == disk_id and s.status == "failed"
+        )
+
+        def create(with_tags: Sequence[tuple[str, str]]) -> str:
+            return self.run.gateway.create_snapshot(
+                self.region,
+                disk_id,
+                name=name,
+                description=description,
+                tags=with_tags,
+                client_token=client_token(
+                    self.run.idempotency_seed,
+                    "CreateSnapshot",
+                    DiskId=disk_id,
+                    SnapshotName=name,
+                    Description=description,
+                    Tag=[list(tag) for tag in with_tags],
+                    RetentionDays=self.run.snapshot_retention_days,
+                    # A restart since, or a failed snapshot, gets a new snapshot rather than the
+                    # old answer.
+                    last_start=reuse_after.isoformat() if reuse_after else None,
+                    failed=failed,
+                ),
+                retention_days=self.run.snapshot_retention_days,
+            )
+
+        try:
+            return create(tags), True
+        except EcsApiError as error:
+            if not tags or not error.code.startswith("Forbidden"):
+                raise
+            refused = error
+        log_line(
+            "snapshot_tags_refused",
+            region=self.region,
+            disk_id=disk_id,
+            error_code=refused.code,
+            note="CreateSnapshot with tags was refused; taken once more without them",
+        )
+        return create(()), False
+
     def _log_snapshot(
-        self, decision: Decision, disk_id: str, snapshot_id: str, *, reused: bool
+        self,
+        decision: Decision,
+        disk_id: str,
+        snapshot_id: str,
+        *,
+        reused: bool,
+        tagged: bool = True,
     ) -> None:
         # Logged as soon as it exists: should the run die before its summary, the ids are known.
         log_line(
@@ -892,6 +942,7 @@ class _RegionRun:
             disk_id=disk_id,
             snapshot_id=snapshot_id,
             reused=reused,
+            tagged=tagged,
             at=self.run.clock.now().isoformat(),
         )
 

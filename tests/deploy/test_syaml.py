@@ -17,6 +17,7 @@ from tests.support import SAMPLES
 
 from .checks import (
     DESTRUCTIVE_FUNCTIONS,
+    REPO_ROOT,
     S_YAML,
     TEST_ENV,
     cron_problems,
@@ -28,6 +29,7 @@ from .checks import (
 )
 
 EVENTS = SAMPLES
+STATE_CHANGE_RULE = REPO_ROOT / "deploy" / "eventbridge-state-changes.json"
 FUNCTION_OF = {
     "ecs-stop": Function.STOP,
     "ecs-release": Function.RELEASE,
@@ -114,6 +116,21 @@ def test_every_destructive_timer_has_a_notice_an_hour_before_enabled_with_it(
         assert json.loads(notice["payload"]) == {**json.loads(config["payload"]), "notice": "1h"}
 
 
+# Feishu's custom bot guide (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot,
+# "Precautions") asks senders to avoid the full and half hour (10:00, 17:30), when its 11232 rate
+# limit is common; every timer here sends (a notice, a report or the digest).
+_CROWDED_MINUTES = {"0", "30"}
+
+
+def test_no_timer_fires_on_the_full_or_half_hour(props: dict[str, Spec]) -> None:
+    for name, resource in props.items():
+        for trigger in _timers(resource):
+            minutes = trigger["triggerConfig"]["cronExpression"].split()[2]
+            where = f"{name}/{trigger['triggerName']} fires at minute {minutes}"
+            assert minutes not in _CROWDED_MINUTES, where
+            assert minutes.isdigit(), where
+
+
 def test_the_notification_settings_come_from_the_deployers_environment(spec: Spec) -> None:
     environment = spec["vars"]["common_environment"]
     for name in ("NOTIFY_URLS", "NOTIFY_DINGTALK_SECRET", "NOTIFY_FEISHU_SECRET"):
@@ -136,6 +153,12 @@ def _as_console_operation(event: Spec) -> Spec:
     return {**event, "type": "ecs:ActionTrail:ConsoleOperation"}
 
 
+def _state_change_rule() -> Spec:
+    """The optional second rule's pattern (docs/deploy.md): state changes, made outside fc3."""
+    pattern: Spec = json.loads(STATE_CHANGE_RULE.read_text())
+    return pattern
+
+
 @pytest.mark.parametrize(
     ("sample", "console"),
     [
@@ -143,16 +166,60 @@ def _as_console_operation(event: Spec) -> Spec:
         ("eventbridge-ecs-untagresources.json", False),
         ("eventbridge-ecs-tagresources.json", True),
         ("eventbridge-ecs-untagresources.json", True),
-        ("eventbridge-ecs-instance-statechange.json", False),
     ],
 )
-def test_the_auto_release_filter_passes_tag_calls_console_edits_and_state_changes(
+def test_the_auto_release_filter_passes_tag_calls_and_console_edits(
     props: dict[str, Spec], sample: str, console: bool
 ) -> None:
     event = json.loads((EVENTS / sample).read_text())
     if console:
         event = _as_console_operation(event)
     assert event_matches(_eventbridge_pattern(props), event)
+    assert not event_matches(_state_change_rule(), event)
+
+
+def test_state_changes_pass_the_optional_rule_and_not_the_trigger(props: dict[str, Spec]) -> None:
+    event = json.loads((EVENTS / "eventbridge-ecs-instance-statechange.json").read_text())
+    assert event_matches(_state_change_rule(), event)
+    assert not event_matches(_eventbridge_pattern(props), event)
+
+
+def _operator_mixes(pattern: Any, where: str = "") -> list[str]:
+    """Every list in `pattern` that is not all exact values or one operator alone."""
+    if isinstance(pattern, dict):
+        return [
+            m for key, value in pattern.items() for m in _operator_mixes(value, f"{where}.{key}")
+        ]
+    if not isinstance(pattern, list):
+        return []
+    operators = [value for value in pattern if isinstance(value, dict)]
+    if operators and len(pattern) > 1:
+        return [f"{where or '.'}: {json.dumps(pattern)}"]
+    return []
+
+
+def test_no_list_in_any_event_pattern_mixes_operators(props: dict[str, Spec]) -> None:
+    """EventBridge documents one operator per list; a mixed list may fail or match nothing."""
+    patterns = {
+        f"{name}/{t['triggerName']}": json.loads(t["triggerConfig"]["eventRuleFilterPattern"])
+        for name, resource in props.items()
+        for t in resource.get("triggers", [])
+        if t["triggerType"] == "eventbridge"
+    }
+    patterns[STATE_CHANGE_RULE.name] = _state_change_rule()
+    for name, pattern in patterns.items():
+        assert _operator_mixes(pattern) == [], name
+
+
+def test_the_operator_mix_check_finds_the_pattern_s_yaml_had() -> None:
+    old = {
+        "source": ["acs.ecs"],
+        "data": {"eventName": ["TagResources", "UntagResources", {"exists": False}]},
+    }
+    assert _operator_mixes(old) == [
+        '.data.eventName: ["TagResources", "UntagResources", {"exists": false}]'
+    ]
+    assert _operator_mixes({"data": {"eventName": [{"exists": False}]}}) == []
 
 
 @pytest.mark.parametrize(
@@ -175,6 +242,7 @@ def test_the_auto_release_filter_passes_tag_calls_console_edits_and_state_change
 )
 def test_unrelated_events_pass_no_filter(props: dict[str, Spec], event: Spec) -> None:
     assert not event_matches(_eventbridge_pattern(props), event)
+    assert not event_matches(_state_change_rule(), event)
 
 
 def test_every_function_has_at_most_one_eventbridge_trigger_and_it_is_last(

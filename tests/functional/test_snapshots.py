@@ -249,3 +249,46 @@ def test_an_unreadable_tag_keeps_the_instance(run: Runner, ecs_emulator: EcsEmul
     assert "neither true nor false" in entry["reason"]
     alive(ecs_emulator, instance.instance_id)
     assert run.changing_calls() == []
+
+
+def test_a_refused_tagged_snapshot_is_taken_untagged_and_the_release_goes_ahead(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    """If RAM authorises CreateSnapshot's tags as the denied ecs:TagResources (UNCONFIRMED)."""
+    instance = ecs_emulator.add_instance(status="Stopped", tags=DEV, disks=2)
+    disks = [d.disk_id for d in ecs_emulator.disks(instance.instance_id)]
+    ecs_emulator.refuse_tagged_snapshots()
+
+    summary = run(Function.RELEASE, SNAPSHOT_RELEASE)
+
+    entry = by_id(summary)[instance.instance_id]
+    assert entry["outcome"] == "done", entry
+    assert ecs_emulator.instance(instance.instance_id) is None
+    snapshots = ecs_emulator.snapshots(instance_id=instance.instance_id)
+    assert sorted(s.disk_id for s in snapshots) == sorted(disks)
+    assert sorted(entry["snapshot_ids"]) == sorted(s.snapshot_id for s in snapshots)
+    delete = ecs_emulator.calls_to("DeleteInstances")[0]
+    for snapshot in snapshots:
+        assert snapshot.status == "accomplished"
+        assert snapshot.finished_at is not None
+        assert snapshot.finished_at <= delete.time
+        assert snapshot.tags == {}
+    for disk in disks:
+        calls = [c for c in ecs_emulator.calls_to("CreateSnapshot") if c.params["DiskId"] == disk]
+        assert [(c.status, "Tag.1.Key" in c.params) for c in calls] == [(403, True), (200, False)]
+
+
+def test_a_snapshot_refused_with_and_without_tags_keeps_the_instance_after_one_retry(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    instance = ecs_emulator.add_instance(status="Stopped", tags=DEV)
+    (disk,) = [d.disk_id for d in ecs_emulator.disks(instance.instance_id)]
+    ecs_emulator.fail_resource(disk, operation="CreateSnapshot", code="Forbidden.RAM")
+
+    summary = failed_run(run, SNAPSHOT_RELEASE)
+
+    entry = by_id(summary)[instance.instance_id]
+    assert (entry["outcome"], entry["error_code"]) == ("failed", "Forbidden.RAM")
+    alive(ecs_emulator, instance.instance_id)
+    assert ecs_emulator.calls_to("DeleteInstances") == []
+    assert [c.status for c in ecs_emulator.calls_to("CreateSnapshot")] == [403, 403]

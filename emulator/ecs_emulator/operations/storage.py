@@ -140,6 +140,10 @@ def create_snapshot(state: FleetState, call: Call) -> Body:
     replayed = replay(state, "CreateSnapshot", token, params)
     if replayed is not None:
         return replayed
+    if tags and state.refuse_tagged_snapshots:
+        # RAM answers before ECS looks at the disk. Which action the message would name is
+        # UNCONFIRMED; the generic RAM refusal is what a caller must be ready for.
+        raise api_error("Forbidden.RAM")
     disk = state.disks.get(disk_id)
     region = region_for_single(call)
     if disk is None or disk.released or (region is not None and disk.region != region):
