@@ -1216,8 +1216,10 @@ def _send_parallel(
     ]
     for thread in threads:
         thread.start()
+    # One end for all of them: the grace is spent once, not once per channel.
+    ends = time.monotonic() + budget.remaining() + _JOIN_GRACE_SECONDS
     for thread in threads:
-        thread.join(timeout=budget.remaining() + _JOIN_GRACE_SECONDS)
+        thread.join(timeout=max(ends - time.monotonic(), 0.0))
     return [
         result
         if result is not None
