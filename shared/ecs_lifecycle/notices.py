@@ -21,6 +21,7 @@ from ecs_lifecycle.ecs import Gateway
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import Action, Instance, format_api_time
 from ecs_lifecycle.notify import (
+    Budget,
     Channel,
     DeliveryOutcome,
     KeepHint,
@@ -248,15 +249,21 @@ class _Post:
     deadline: datetime | None  # the run's: no message is started after it
 
     def send(self, notification: Notification) -> tuple[DeliveryOutcome, ...]:
-        """`send_all` (each channel logs what it sent), unless the run's time is up: then every
-        channel failed, saying so.
+        """`send_all` within the time left before the run's deadline (each channel logs what it
+        sent); when the time is already up, every channel failed, saying so.
 
         A report must not keep the function past its limit (FC would kill it and retry a run
-        whose ECS work is done); a notice that could not be sent fails its run either way.
+        whose ECS work is done); a notice that could not be sent fails its run either way. The
+        budget bounds every request, retry and wait of every channel (sent in parallel): what
+        is not sent by then is an outcome marked `out_of_time`, in the result and the log.
         """
-        if self.deadline is not None and self.clock.now() >= self.deadline:
+        if self.deadline is None:
+            return send_all(self.channels, notification)
+        if self.clock.now() >= self.deadline:
             outcomes = tuple(
-                DeliveryOutcome(channel.label, delivered=False, error=NO_TIME_LEFT)
+                DeliveryOutcome(
+                    channel.label, delivered=False, error=NO_TIME_LEFT, out_of_time=True
+                )
                 for channel in self.channels
             )
             for outcome in outcomes:
@@ -267,12 +274,19 @@ class _Post:
                     error=outcome.error,
                 )
             return outcomes
-        return send_all(self.channels, notification)
+        return send_all(self.channels, notification, Budget.until(self.deadline, self.clock))
 
 
 def _record(result: dict[str, Any], sent: Sequence[tuple[MessageKind, DeliveryOutcome]]) -> None:
-    """One entry per channel and message kind: delivered or not, and why not."""
+    """One entry per channel and message kind: delivered or not, and why not; a note for each
+    one the run's deadline cut, so nothing goes unsent without the summary saying so."""
     if sent:
         result["notifications"] = [
             {"kind": kind.value, **outcome.to_dict()} for kind, outcome in sent
         ]
+    for kind, outcome in sent:
+        if outcome.out_of_time:
+            result["notes"].append(
+                f"{kind.value} to {outcome.channel} not delivered by the run's deadline: "
+                f"{outcome.messages} message(s) sent, {outcome.unsent or 'the rest'} not"
+            )

@@ -19,7 +19,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from werkzeug import Request, Response
 
 from ecs_lifecycle.notify import (
     CHANNEL_TYPES,
+    Budget,
     Channel,
     ChannelRetry,
     Delivery,
@@ -682,3 +683,159 @@ def test_contract_a_refusal_is_a_notification_error_naming_the_channel(harness: 
     [outcome] = send_all([harness.channel], notice())
     assert outcome.delivered is False
     assert outcome.error == failed.value.problem
+
+
+# --- each service's size limit, on the whole body as sent (issue 24) -----------------------------
+
+# What each fake service takes, in bytes, and what it measures: the whole body, or WeCom's
+# markdown content. docs/notifications.md cites each figure (or says UNCONFIRMED).
+BODY_LIMITS: dict[ChannelKind, int] = {
+    ChannelKind.DINGTALK: 20_000,  # errcode 460101 beyond
+    ChannelKind.FEISHU: 18_000,  # UNCONFIRMED 20 KB, kept under
+    ChannelKind.WECOM: 4_096,  # markdown.content, errcode 40058 beyond
+    ChannelKind.SLACK: 12_000,  # UNCONFIRMED: kept well under 40,000 characters
+    ChannelKind.WEBHOOK: 64_000,  # our own choice
+}
+
+
+def measured(kind: ChannelKind, request: Request) -> int:
+    if kind is ChannelKind.WECOM:
+        return len(json.loads(request.get_data())["markdown"]["content"].encode())
+    return len(request.get_data())
+
+
+def large_notice(count: int) -> Notification:
+    """Names and reasons with quotes, backslashes and CJK: their JSON escapes and UTF-8 cost
+    more than their characters."""
+    summary = summary_of(count)
+    for n, entry in enumerate(summary["instances"]):
+        entry["name"] = f'开发机-"{n}"\\box'
+        entry["reason"] = f'matches tags env=dev; owner said "keep 到 {n}"\tplease'
+    return Notification(MessageKind.NOTICE, summary, keep=KEEP, when="at 2026-12-02 02:00 +08:00")
+
+
+@pytest.mark.parametrize("kind", list(ChannelKind), ids=lambda kind: kind.value)
+def test_a_400_instance_notice_never_sends_a_body_over_the_service_s_limit(
+    httpserver: HTTPServer, kind: ChannelKind
+) -> None:
+    limit = BODY_LIMITS[kind]
+    sizes: list[int] = []
+
+    def service(request: Request) -> Response:
+        sizes.append(measured(kind, request))
+        if sizes[-1] > limit:
+            return json_answer({"errcode": 460101, "code": 460101, "errmsg": "message too long"})
+        return json_answer({"errcode": 0, "code": 0, "errmsg": "ok", "msg": "ok"})
+
+    httpserver.expect_request(PATHS[kind], method="POST").respond_with_handler(service)
+
+    delivery = make_channel(httpserver, kind).send(large_notice(400))
+
+    assert delivery.messages == len(sizes) >= 2
+    assert max(sizes) <= limit
+    # At the limit, not far under it: the budget is spent, not wasted.
+    assert max(sizes) > limit * 0.85
+
+
+# --- rate limits: retried within the budget, and paced across a run (issue 24) -------------------
+
+RATE_LIMITED: dict[ChannelKind, dict[str, Any]] = {
+    ChannelKind.DINGTALK: {
+        "errcode": 130101,
+        "errmsg": "send too fast, exceed 20 times per minute",
+    },
+    ChannelKind.WECOM: {"errcode": 45009, "errmsg": "api freq out of limit"},
+    ChannelKind.FEISHU: {"code": 11232, "msg": "frequency limited psm", "data": {}},
+}
+ACCEPTED: dict[ChannelKind, dict[str, Any]] = {
+    ChannelKind.DINGTALK: {"errcode": 0, "errmsg": "ok"},
+    ChannelKind.WECOM: {"errcode": 0, "errmsg": "ok"},
+    ChannelKind.FEISHU: {"code": 0, "msg": "success", "data": {}},
+}
+
+
+class StepClock:
+    """A clock that moves only when slept on: waits cost run time, never real time."""
+
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def now(self) -> datetime:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("kind", list(RATE_LIMITED), ids=lambda kind: kind.value)
+def test_a_rate_limit_answer_is_retried_after_a_wait(
+    httpserver: HTTPServer, kind: ChannelKind
+) -> None:
+    httpserver.expect_ordered_request(PATHS[kind]).respond_with_json(RATE_LIMITED[kind])
+    httpserver.expect_ordered_request(PATHS[kind]).respond_with_json(ACCEPTED[kind])
+    sleeps: list[float] = []
+
+    delivery = make_channel(httpserver, kind, sleeps=sleeps).send(notice())
+
+    assert delivery.messages == 1
+    assert len(httpserver.log) == 2
+    assert sleeps == [10.0], "a rate limit waits longer than a 5xx"
+
+
+def test_a_rate_limit_that_outlasts_the_budget_stops_in_time_and_says_so(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request(PATHS[ChannelKind.DINGTALK]).respond_with_json(
+        RATE_LIMITED[ChannelKind.DINGTALK]
+    )
+    clock = StepClock()
+    config = ChannelConfig(
+        ChannelKind.DINGTALK, 1, SecretStr(url_of(httpserver, ChannelKind.DINGTALK))
+    )
+    channel = CHANNEL_TYPES[ChannelKind.DINGTALK](config, clock=clock, sleep=clock.sleep)
+    budget = Budget.until(NOW + timedelta(seconds=25), clock)
+
+    with pytest.raises(NotificationError) as failed:
+        channel.send(notice(), budget)
+
+    # 10 s waited after the first 130101; the next wait (20 s) no longer fits the 15 s left.
+    assert len(httpserver.log) == 2
+    assert clock.at == NOW + timedelta(seconds=10)
+    assert failed.value.out_of_time is True
+    assert "errcode 130101" in failed.value.problem
+    assert "time budget" in failed.value.problem
+
+
+def _request_times(server: HTTPServer, clock: StepClock, kind: ChannelKind) -> list[datetime]:
+    times: list[datetime] = []
+
+    def robot(request: Request) -> Response:
+        times.append(clock.now())
+        return json_answer(ACCEPTED[kind])
+
+    server.expect_request(PATHS[kind], method="POST").respond_with_handler(robot)
+    return times
+
+
+def test_one_robot_s_messages_are_paced_at_20_a_minute_across_notifications(
+    httpserver: HTTPServer,
+) -> None:
+    clock = StepClock()
+    times = _request_times(httpserver, clock, ChannelKind.DINGTALK)
+    url = url_of(httpserver, ChannelKind.DINGTALK)
+    # Two entries for the same robot share its rate, as a run's report and digest do.
+    settings = parse_notify_settings({"NOTIFY_URLS": f"dingtalk={url},dingtalk={url}"})
+    channels = build_channels(settings, clock=clock, sleep=clock.sleep)
+
+    for _ in range(13):
+        for channel in channels:
+            channel.send(notice())
+
+    assert len(times) == 26
+    assert all(
+        later - earlier >= timedelta(seconds=60)
+        for earlier, later in zip(times, times[20:], strict=False)
+    )
+    # The first 20 go at once; the rest wait for the minute to pass, no longer.
+    assert times[19] == NOW
+    assert times[20] == NOW + timedelta(seconds=60)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ecs_lifecycle.notify import (
+    Budget,
     InMemoryChannel,
     KeepHint,
     MessageKind,
@@ -255,7 +256,7 @@ def test_send_all_never_raises_and_a_notice_that_reached_nobody_fails(
 
 def test_send_all_survives_a_channel_that_breaks_unexpectedly() -> None:
     class Broken(InMemoryChannel):
-        def send(self, notification: Notification) -> Any:
+        def send(self, notification: Notification, budget: Budget | None = None) -> Any:
             raise ValueError("unknown url type: 'https://x/secret-token'")
 
     [outcome] = send_all([Broken("memory#9")], Notification(MessageKind.REPORT, summary()))
