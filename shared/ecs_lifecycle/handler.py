@@ -276,6 +276,7 @@ def decide(
         time_zone=request.settings.time_zone,
         max_keep_days=request.settings.max_keep_days,
         min_notice=request.settings.min_notice,
+        horizon=request.settings.auto_release_horizon,
         stopped_for=request.stopped_for,
         stop_records=stop_records,
     )
