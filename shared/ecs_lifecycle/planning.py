@@ -622,8 +622,17 @@ def _decide_auto_release(
     if manual_time is None:
         manual_time = resolve_manual_time(schedule, now)
     assert manual_time is not None  # noqa: S101 - resolve_manual_time returns it for these
-    # An operator's explicit time is taken as given (clamped only to what ECS allows).
-    return _set(instance, manual_time, now, "requested", keep=keep)
+    # An operator's explicit time is taken as given (clamped only to what ECS allows), and one
+    # beyond the horizon is flagged: it is ECS's timer, not renewed by the reconcile, so it stands
+    # if the instance leaves the fleet. Refusing it would leave no way to push a release back.
+    decision = _set(instance, manual_time, now, "requested", keep=keep)
+    if decision.action is Action.SET_AUTO_RELEASE and manual_time > now + policy.horizon:
+        decision = _noted(
+            decision,
+            f"beyond AUTO_RELEASE_HORIZON={_span(policy.horizon)}, this time stands in ECS even "
+            "if the instance leaves the fleet; a lifetime tag's time is renewed instead",
+        )
+    return decision
 
 
 def _intended(schedule: Schedule) -> Action:
@@ -747,7 +756,8 @@ def _beyond_horizon(instance: Instance, due: datetime, reason: str, horizon: tim
         instance.instance_id,
         instance.region,
         Action.CANCEL_AUTO_RELEASE,
-        f"{said}; its auto-release time {_show(instance.auto_release_time)} is cancelled until then",
+        f"{said}; its auto-release time {_show(instance.auto_release_time)} is cancelled "
+        "until then",
     )
 
 
