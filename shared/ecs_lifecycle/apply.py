@@ -272,9 +272,11 @@ def _result(
         request_id=error.request_id if error else None,
         # An auto-release time in a result says it is set (or, in a dry run, would be): one the
         # re-check kept, ECS refused or the run never sent is not. A release skipped for now
-        # keeps its due time (stopped_for).
+        # keeps its due time (stopped_for), and so does a lifetime's time beyond the horizon, said
+        # and not yet written (Action.NONE).
         release_at=decision.release_at
-        if outcome in (Outcome.DONE, Outcome.PLANNED) or decision.action is Action.RELEASE
+        if outcome in (Outcome.DONE, Outcome.PLANNED)
+        or decision.action in (Action.RELEASE, Action.NONE)
         else None,
         snapshot_ids=tuple(snapshot_ids),
     )

@@ -30,6 +30,10 @@ MAX_KEEP_DAYS: Final = 30  # a keep-until further ahead still keeps, but is flag
 # Tag-derived release times get at least this much notice (MIN_NOTICE): a lifetime that has
 # already passed when the tag is first read must not release the instance within the hour.
 MIN_NOTICE: Final = timedelta(hours=24)
+# A lifetime tag's release time is written to ECS only this close to it (AUTO_RELEASE_HORIZON):
+# an instance that leaves the fleet before then has no ECS time to outlive it. It must exceed the
+# reconcile's interval (hourly in s.yaml) plus ECS's 30-minute minimum, so a run writes it in time.
+AUTO_RELEASE_HORIZON: Final = timedelta(hours=2)
 OWNER_TAG: Final = "owner"  # whose instance it is, for notices and reports (OWNER_TAG)
 # A notice run's lead time at most: a notice weeks ahead would describe a fleet that has changed.
 MAX_NOTICE: Final = timedelta(days=7)

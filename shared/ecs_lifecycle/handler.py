@@ -35,7 +35,6 @@ from ecs_lifecycle.model import (
     StopRecords,
 )
 from ecs_lifecycle.planning import (
-    Policy,
     check_blast_radius,
     decide_auto_release,
     decide_release,
@@ -43,7 +42,7 @@ from ecs_lifecycle.planning import (
     resolve_manual_time,
 )
 from ecs_lifecycle.regions import check_regions
-from ecs_lifecycle.request import NothingToDo, request_for
+from ecs_lifecycle.request import NothingToDo, policy_for, request_for
 from ecs_lifecycle.settings import (
     RunRequest,
     Settings,
@@ -265,20 +264,7 @@ def decide(
             f"no longer matches the selector ({request.selection.describe()})",
             skipped=True,
         )
-    policy = Policy(
-        protect_tag=request.settings.protect_tag,
-        auto_release_tag=request.settings.auto_release_tag,
-        force=request.force,
-        snapshot=request.snapshot,
-        snapshot_tag=request.settings.snapshot_tag,
-        override_lifetime=request.override_lifetime,
-        keep_tag=request.settings.keep_tag,
-        time_zone=request.settings.time_zone,
-        max_keep_days=request.settings.max_keep_days,
-        min_notice=request.settings.min_notice,
-        stopped_for=request.stopped_for,
-        stop_records=stop_records,
-    )
+    policy = policy_for(request, stop_records)
     if request.function is Function.STOP:
         return decide_stop(instance, policy, now)
     if request.function is Function.RELEASE:

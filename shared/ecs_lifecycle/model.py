@@ -99,7 +99,8 @@ class Decision:
     """What the planner decided for one instance, and why.
 
     `release_at` is set for SET_AUTO_RELEASE, and for a release that `stopped_for` keeps only for
-    now: the moment it becomes due (what a notice lists as a coming release). `stop_first` marks
+    now: the moment it becomes due (what a notice lists as a coming release), and for a lifetime's
+    time further ahead than the horizon (Action.NONE: said, not yet written). `stop_first` marks
     a release of an instance that must be stopped before it can be released; `wait_for_stop` one
     that is already stopping.
     `snapshot` is set for a release that must back up the instance's disks first. `force` marks

@@ -19,7 +19,7 @@ from ecs_lifecycle.audit import log_line
 from ecs_lifecycle.clock import Clock
 from ecs_lifecycle.ecs import Gateway
 from ecs_lifecycle.errors import EcsApiError
-from ecs_lifecycle.model import Action, Instance, format_api_time
+from ecs_lifecycle.model import Action, FromTag, Instance, format_api_time
 from ecs_lifecycle.notify import (
     Budget,
     Channel,
@@ -34,7 +34,15 @@ from ecs_lifecycle.notify import (
 from ecs_lifecycle.notify_settings import (
     NotifyOn,
 )
-from ecs_lifecycle.planning import show_in_zone
+from ecs_lifecycle.planning import (
+    Policy,
+    decide_auto_release,
+    keep_reason,
+    keep_until,
+    show_in_zone,
+)
+from ecs_lifecycle.request import policy_for
+from ecs_lifecycle.selection import TagSelector
 from ecs_lifecycle.settings import RunRequest, Settings
 
 NO_CHANNEL: Final = "no NOTIFY_URLS set: this notice was sent to nobody"
@@ -166,39 +174,62 @@ def _digest(
     post: _Post,
     now: datetime,
 ) -> tuple[DeliveryOutcome, ...]:
-    """List every instance inside the fence whose ECS auto-release time falls in the window.
+    """List every instance whose ECS auto-release time falls in the window, and the due times
+    the tool will write from lifetime tags within it.
 
-    Read afresh after the reconcile, so the times it just set count. Every instance in the
-    fence (TARGET_TAGS, the run's regions) counts, whatever set its time: the lifetime tag, an
-    operator, or the console. ECS releases these by itself: this is their owners' only warning.
+    Read afresh after the reconcile, so the times it just set count. Every instance the
+    deployment can read in the run's regions counts (DescribeInstances is allowed on every
+    instance; TARGET_REGIONS still bounds the read), whatever set its time: one outside the fence
+    (TARGET_TAGS) or carrying a keep signal is flagged with the by-hand cancel, since the tool
+    cannot cancel outside the fence (RAM's tag condition). ECS releases these by itself: this is
+    their owners' only warning.
     """
     assert request.digest is not None  # noqa: S101 - the caller checked
     settings = request.settings
     window = request.digest
     if not post.channels:
         return ()
+    policy = policy_for(request)
     try:
-        soon = [
+        read = [
             instance
             for region in request.selection.regions
-            for instance in gateway.describe_instances(region, tags=settings.tags)
-            if instance.auto_release_time is not None
-            and now <= instance.auto_release_time <= now + window
+            for instance in gateway.describe_instances(region)
         ]
     except EcsApiError as failure:
         result["notes"].append(f"digest not sent: reading the fleet failed ({failure.code})")
         return ()
-    if not soon and settings.notify.notify_on is not NotifyOn.ALWAYS:
+    soon = [
+        instance
+        for instance in read
+        if instance.auto_release_time is not None
+        and now <= instance.auto_release_time <= now + window
+    ]
+    fence = settings.tags
+    due = [
+        (instance, decision.release_at)
+        for instance in read
+        if instance.auto_release_time is None
+        and instance.tag(settings.auto_release_tag) is not None
+        and (fence is None or fence.matches(instance))
+        for decision in [decide_auto_release(instance, FromTag(), policy, now)]
+        if decision.action is Action.NONE
+        and decision.release_at is not None
+        and now <= decision.release_at <= now + window
+    ]
+    if not soon and not due and settings.notify.notify_on is not NotifyOn.ALWAYS:
         result["notes"].append(f"digest: no auto-release within {_span(window)}; nothing sent")
         return ()
-    entries = [_digest_entry(instance, settings) for instance in soon]
+    entries = [_digest_entry(instance, settings, policy, now) for instance in soon]
+    entries += [_due_entry(instance, moment, settings, policy) for instance, moment in due]
+    soon += [instance for instance, _ in due]
     entries.sort(key=lambda entry: (entry["release_at"], entry["instance_id"]))
     summary = {
         "function": result["function"],
         "dry_run": False,
         "trigger": result["trigger"],
         "regions": result["regions"],
-        "counts": {"auto-releasing": len(entries)},
+        "counts": {"auto-releasing": len(entries) - len(due), **({"due": len(due)} if due else {})},
         "instances": entries,
         "notes": [
             "ECS releases these by itself at the time shown; tag one to keep it "
@@ -214,7 +245,9 @@ def _digest(
     return post.send(digest)
 
 
-def _digest_entry(instance: Instance, settings: Settings) -> dict[str, Any]:
+def _digest_entry(
+    instance: Instance, settings: Settings, policy: Policy, now: datetime
+) -> dict[str, Any]:
     assert instance.auto_release_time is not None  # noqa: S101 - filtered by the caller
     lifetime = instance.tag(settings.auto_release_tag)
     why = (
@@ -223,14 +256,51 @@ def _digest_entry(instance: Instance, settings: Settings) -> dict[str, Any]:
         else "set by hand or in the console (no auto-release tag)"
     )
     when = show_in_zone(instance.auto_release_time, settings.time_zone)
+    flags = []
+    fence = settings.tags
+    if fence is not None and not fence.matches(instance):
+        flags.append(f"outside the fence (TARGET_TAGS {_show_fence(fence)})")
+    kept = keep_reason(instance, policy) or keep_until(instance, policy, now).keeps
+    if kept:
+        flags.append(f"it {kept}" if kept.startswith("carries") else kept)
+    reason = f"ECS releases it at {when}: {why}"
+    if flags:
+        reason = (
+            f"{reason}; FLAGGED: {'; '.join(flags)}; this tool cannot cancel it, cancel by hand: "
+            f"aliyun ecs ModifyInstanceAutoReleaseTime --RegionId {instance.region} "
+            f"--InstanceId {instance.instance_id}"
+        )
     return {
         "instance_id": instance.instance_id,
         "region": instance.region,
         "action": Action.SET_AUTO_RELEASE.value,
         "outcome": "scheduled",
-        "reason": f"ECS releases it at {when}: {why}",
+        "reason": reason,
         "release_at": format_api_time(instance.auto_release_time),
     }
+
+
+def _due_entry(
+    instance: Instance, moment: datetime, settings: Settings, policy: Policy
+) -> dict[str, Any]:
+    """A lifetime due within the window whose ECS time is not written yet (beyond the horizon)."""
+    lifetime = instance.tag(settings.auto_release_tag)
+    return {
+        "instance_id": instance.instance_id,
+        "region": instance.region,
+        "action": Action.NONE.value,
+        "outcome": "due",
+        "reason": (
+            f"its {settings.auto_release_tag} tag {lifetime!r} is due at "
+            f"{show_in_zone(moment, settings.time_zone)}; ECS's time is written within "
+            f"{_span(policy.horizon)} of it while the instance stays in the fleet"
+        ),
+        "release_at": format_api_time(moment),
+    }
+
+
+def _show_fence(fence: TagSelector) -> str:
+    return ",".join(f"{key}={value or '*'}" for key, value in fence.conditions)
 
 
 def _span(window: timedelta) -> str:

@@ -255,6 +255,12 @@ def _item(entry: _Entry, keep: KeepHint | None, style: _Style) -> str:
     if entry.release_at and entry.action == "release":
         # stopped_for's due time: this function releases it then; ECS has no time set.
         lines.append(f"  released by this function from {entry.release_at} (stopped_for)")
+    elif entry.release_at and entry.action == "none":
+        # A lifetime due beyond AUTO_RELEASE_HORIZON: said, ECS's time not yet written.
+        lines.append(
+            f"  due {entry.release_at}: ECS's time is written within the horizon of it while "
+            "it stays in the fleet"
+        )
     elif entry.release_at:
         lines.append(f"  ECS auto-releases it at {entry.release_at}")
     if entry.snapshot_ids:

@@ -72,6 +72,9 @@ class Policy:
     max_keep_days: int = defaults.MAX_KEEP_DAYS  # a keep-until further ahead is flagged
     # A release time derived from a tag is never sooner than this after the run that sets it.
     min_notice: timedelta = defaults.MIN_NOTICE
+    # A tag-derived release time is written to ECS only this close to it (AUTO_RELEASE_HORIZON);
+    # further ahead every run recomputes it from the tags, so nothing outlives the fleet.
+    horizon: timedelta = defaults.AUTO_RELEASE_HORIZON
     # release: only instances proven Stopped for at least this long (RELEASE_IF_STOPPED_FOR, the
     # `stopped_for` option), by `stop_records`; None: the rule is off.
     stopped_for: timedelta | None = None
@@ -371,6 +374,16 @@ def lifetime_keeps(instance: Instance, policy: Policy, now: datetime) -> str | N
             return f"its lifetime tag {key}={value!r} cannot be read; doubt keeps it"
         if moment > now:
             return f"its auto-release tag {key}={value!r} keeps it until {_show(moment)}"
+        promised = instance.auto_release_time
+        if promised is not None and promised > now:
+            # The auto-release function gave a lifetime that had passed (or was close) the
+            # minimum notice and told the owner so: that ECS time is the promise, kept as state
+            # nowhere else. ECS releases the instance then; no run releases it sooner.
+            return (
+                f"its lifetime tag {key}={value!r} has passed, but its auto-release time "
+                f"{_show(promised)} (the minimum notice promised to its owner) is still ahead; "
+                "released then, not sooner"
+            )
     return None
 
 
@@ -609,8 +622,17 @@ def _decide_auto_release(
     if manual_time is None:
         manual_time = resolve_manual_time(schedule, now)
     assert manual_time is not None  # noqa: S101 - resolve_manual_time returns it for these
-    # An operator's explicit time is taken as given (clamped only to what ECS allows).
-    return _set(instance, manual_time, now, "requested", keep=keep)
+    # An operator's explicit time is taken as given (clamped only to what ECS allows), and one
+    # beyond the horizon is flagged: it is ECS's timer, not renewed by the reconcile, so it stands
+    # if the instance leaves the fleet. Refusing it would leave no way to push a release back.
+    decision = _set(instance, manual_time, now, "requested", keep=keep)
+    if decision.action is Action.SET_AUTO_RELEASE and manual_time > now + policy.horizon:
+        decision = _noted(
+            decision,
+            f"beyond AUTO_RELEASE_HORIZON={_span(policy.horizon)}, this time stands in ECS even "
+            "if the instance leaves the fleet; a lifetime tag's time is renewed instead",
+        )
+    return decision
 
 
 def _intended(schedule: Schedule) -> Action:
@@ -642,6 +664,7 @@ def _set(
     *,
     keep: KeepUntil,
     notice: timedelta | None = None,
+    horizon: timedelta = defaults.AUTO_RELEASE_HORIZON,
 ) -> Decision:
     """Set the auto-release time to `wanted`, or later where the rules require.
 
@@ -656,11 +679,11 @@ def _set(
         )
     reason = f"{why} {_show(target)}"
     earliest = earliest_release_time(now)
+    soonest = earliest if notice is None else max(earliest, ceil_to_minute(now + notice))
     floor = keep.until
     if floor is not None and floor <= latest_release_time(now):
         floor = ceil_to_minute(floor)  # ECS takes whole minutes; the floor must not fall before it
     if notice is not None:
-        soonest = max(earliest, ceil_to_minute(now + notice))
         if target < soonest:
             passed = (
                 "lifetime already passed" if wanted <= now else "sooner than the minimum notice"
@@ -706,10 +729,35 @@ def _set(
             )
         reason = f"{reason}; moved to {_show(floor)}: {keep.keeps}"
         target = floor
+    if notice is not None and target > max(now + horizon, soonest):
+        return _beyond_horizon(instance, target, reason, horizon)
     if current == target:
         return _nothing_to_do(instance, f"auto-release time is already {_show(target)}")
     return Decision(
         instance.instance_id, instance.region, Action.SET_AUTO_RELEASE, reason, release_at=target
+    )
+
+
+def _beyond_horizon(instance: Instance, due: datetime, reason: str, horizon: timedelta) -> Decision:
+    """A tag-derived time further ahead than the horizon: said, not written to ECS.
+
+    ECS's timer would outlive the fleet: an owner who promotes the instance (out of TARGET_TAGS,
+    where RAM refuses the cancel) would lose it at a time the tool set. Every reconcile recomputes
+    the time from the tags and writes it once it is within the horizon; a time found further
+    ahead (set under the old behaviour, or by hand on a lifetime-tagged instance) is cancelled.
+    """
+    said = (
+        f"{reason}; ECS's time is written within {_span(horizon)} of it while the instance "
+        "stays in the fleet (AUTO_RELEASE_HORIZON)"
+    )
+    if instance.auto_release_time is None:
+        return replace(_nothing_to_do(instance, said), release_at=due)
+    return Decision(
+        instance.instance_id,
+        instance.region,
+        Action.CANCEL_AUTO_RELEASE,
+        f"{said}; its auto-release time {_show(instance.auto_release_time)} is cancelled "
+        "until then",
     )
 
 
@@ -752,7 +800,13 @@ def _from_tag(
     moment = parse_zoned_time(text)
     if moment is not None:
         return _set(
-            instance, moment, now, f"tag {key}={value!r} asks for", keep=keep, notice=notice
+            instance,
+            moment,
+            now,
+            f"tag {key}={value!r} asks for",
+            keep=keep,
+            notice=notice,
+            horizon=policy.horizon,
         )
     duration = parse_duration(text)
     if duration is not None and instance.creation_time is not None:
@@ -763,6 +817,7 @@ def _from_tag(
             f"tag {key}={value!r} (lifetime from creation) gives",
             keep=keep,
             notice=notice,
+            horizon=policy.horizon,
         )
     if duration is not None:
         problem = f"tag {key}={value!r} is a lifetime, but the creation time is unknown"

@@ -49,6 +49,9 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 # A notice longer than this is a lifetime, not a notice; it also keeps every time it gives well
 # inside the 3 years ECS accepts.
 MAX_MIN_NOTICE: Final = timedelta(days=30)
+# AUTO_RELEASE_HORIZON: more than the hourly reconcile plus ECS's 30 minutes, at most a day.
+MIN_HORIZON: Final = timedelta(minutes=90)
+MAX_HORIZON: Final = timedelta(days=1)
 # ActionTrail's LookupEvents answers the last 90 days (docs/actiontrail.md): a `stopped_for`
 # longer than that could never be proven, so it is refused rather than keeping everything quietly.
 STOP_RECORD_RETENTION: Final = timedelta(days=90)
@@ -81,6 +84,7 @@ class Settings:
     time_zone: tzinfo = defaults.TIME_ZONE
     max_keep_days: int = defaults.MAX_KEEP_DAYS
     min_notice: timedelta = defaults.MIN_NOTICE
+    auto_release_horizon: timedelta = defaults.AUTO_RELEASE_HORIZON
     owner_tag: str = defaults.OWNER_TAG  # groups notices and reports per owner
     # NOTIFY_URLS, the signing secrets and NOTIFY_ON (notify.py); no channel by default.
     notify: NotifySettings = field(default_factory=NotifySettings)
@@ -138,6 +142,7 @@ class Settings:
                 "MAX_KEEP_DAYS", defaults.MAX_KEEP_DAYS, minimum=1, maximum=3 * 365
             ),
             min_notice=env.min_notice("MIN_NOTICE"),
+            auto_release_horizon=env.horizon("AUTO_RELEASE_HORIZON"),
             owner_tag=env.text("OWNER_TAG") or defaults.OWNER_TAG,
             notify=parse_notify_settings(environ),
             endpoint=env.text("ECS_ENDPOINT") or None,
@@ -245,6 +250,26 @@ class _Env:
         if notice > MAX_MIN_NOTICE:
             raise ConfigError(name, f"{value!r} is more than {MAX_MIN_NOTICE.days} days")
         return notice
+
+    def horizon(self, name: str) -> timedelta:
+        """A duration longer than the hourly reconcile plus ECS's 30-minute minimum (`2h`).
+
+        Shorter, the reconcile could find a due time already inside ECS's 30 minutes and write it
+        late; a day at most, or an instance promoted out of the fleet keeps its time that long.
+        """
+        value = self.text(name)
+        if not value:
+            return defaults.AUTO_RELEASE_HORIZON
+        horizon = parse_duration(value)
+        if horizon is None:
+            raise ConfigError(name, f"{value!r} is not a duration such as 2h or 3h")
+        if horizon <= MIN_HORIZON:
+            raise ConfigError(
+                name, f"{value!r} must exceed the hourly reconcile plus ECS's 30 minutes (90m)"
+            )
+        if horizon > MAX_HORIZON:
+            raise ConfigError(name, f"{value!r} is more than {MAX_HORIZON.days} day")
+        return horizon
 
     def choice(self, name: str, allowed: tuple[_Choice, ...]) -> _Choice:
         """One of `allowed` (the first when unset), typed as the caller's Literal."""

@@ -347,8 +347,12 @@ def test_the_package_handles_sample_events_in_the_runtime_python(
         untagged = emulator.instance("i-bp1dev000000000002")
         assert tagged is not None
         assert untagged is not None
+        # The tag event says the lifetime's due time; ECS's is written only within
+        # AUTO_RELEASE_HORIZON of it (issue 20), so none is set yet.
         expected = datetime.now(timezone.utc) + timedelta(hours=72)
-        assert tagged.auto_release_time is not None
-        assert abs(tagged.auto_release_time - expected) < timedelta(minutes=5)
+        due = _by_id(summaries[0])["i-bp1dev000000000001"]["release_at"]
+        said = datetime.strptime(due, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert abs(said - expected) < timedelta(minutes=5)
+        assert tagged.auto_release_time is None
         assert untagged.auto_release_time is None, "the untag event cancels auto-release"
         assert summaries[2]["trigger"] == "timer"

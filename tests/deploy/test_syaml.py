@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -488,3 +489,30 @@ def test_a_broken_s_yaml_fails_the_checks(
     mutate(broken)
     problems = project_problems(broken, schema, packages)
     assert any(expected in problem for problem in problems), problems
+
+
+def _reconcile_interval(cron: str) -> timedelta:
+    """How far apart the reconcile's runs are: `0 30 * * * *` (seconds first) is hourly."""
+    fields = cron.split()[-6:]
+    seconds, minutes, hours = fields[:3]
+    assert all(f == "*" for f in fields[3:]), cron  # runs every day
+    assert seconds.isdigit(), cron
+    if hours == "*" and minutes.isdigit():
+        return timedelta(hours=1)
+    if hours == "*" and minutes.startswith("*/"):
+        return timedelta(minutes=int(minutes[2:]))
+    raise AssertionError(f"the reconcile cron {cron!r} is not one this check reads")
+
+
+def test_the_horizon_exceeds_the_reconcile_interval_plus_ecs_minimum(
+    props: dict[str, Spec],
+) -> None:
+    # A lifetime's ECS time is written only within AUTO_RELEASE_HORIZON of it (issue 20): one
+    # reconcile must fall inside the horizon with ECS's 30-minute minimum still ahead.
+    auto = props["ecs-auto-release"]
+    settings = Settings.from_env(Function.AUTO_RELEASE, auto["environmentVariables"])
+    cron = _named(auto, "reconcile")["triggerConfig"]["cronExpression"]
+    interval = _reconcile_interval(cron)
+    assert settings.auto_release_horizon > interval + timedelta(minutes=30), (
+        f"AUTO_RELEASE_HORIZON={settings.auto_release_horizon} with a reconcile every {interval}"
+    )

@@ -122,24 +122,36 @@ def test_the_reconcile_never_sets_a_lifetime_before_the_keep_until_and_keeps_it_
         creation_time=ecs_emulator.now() - timedelta(hours=1),
     )
 
-    run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), **SHANGHAI)
-    assert alive(ecs_emulator, instance.instance_id).auto_release_time == END_OF_DEC_4
+    # The time said is the keep-until's end; ECS's is written within AUTO_RELEASE_HORIZON of it.
+    summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), **SHANGHAI)
+    assert by_id(summary)[instance.instance_id]["release_at"] == "2026-12-04T16:00:00Z"
+    assert alive(ecs_emulator, instance.instance_id).auto_release_time is None
 
     ecs_emulator.advance(3600)  # the next hourly reconcile
-    calls = len(ecs_emulator.calls_to("ModifyInstanceAutoReleaseTime"))
     summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), **SHANGHAI)
     assert by_id(summary)[instance.instance_id]["outcome"] == "skipped"
-    assert len(ecs_emulator.calls_to("ModifyInstanceAutoReleaseTime")) == calls
-    assert alive(ecs_emulator, instance.instance_id).auto_release_time == END_OF_DEC_4
+    assert by_id(summary)[instance.instance_id]["release_at"] == "2026-12-04T16:00:00Z"
+
+    # Within the horizon of it, a time is written, never before the keep-until. The lifetime has
+    # passed by then, so the minimum notice counts from this run (docs/safety.md, known limits).
+    ecs_emulator.advance(
+        (END_OF_DEC_4 - timedelta(minutes=90) - ecs_emulator.now()).total_seconds()
+    )
+    run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), **SHANGHAI)
+    written = alive(ecs_emulator, instance.instance_id).auto_release_time
+    assert written is not None
+    assert written >= END_OF_DEC_4
+    assert len(ecs_emulator.calls_to("ModifyInstanceAutoReleaseTime")) == 1
 
 
 def test_a_keep_until_tagged_after_the_read_moves_the_time_being_written(
     run: Runner, ecs_emulator: EcsEmulator
 ) -> None:
+    # Due within the horizon (MIN_NOTICE=0: nothing else moves it), so the plan is to write it.
     instance = ecs_emulator.add_instance(
         status="Running",
         tags={**DEV, "auto-release": "3d"},
-        creation_time=ecs_emulator.now() - timedelta(hours=1),
+        creation_time=ecs_emulator.now() - timedelta(hours=71),
     )
     ecs_emulator.on_call(
         "DescribeInstances",
@@ -148,9 +160,13 @@ def test_a_keep_until_tagged_after_the_read_moves_the_time_being_written(
         ),
     )
 
-    run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), **SHANGHAI)
+    summary = run(
+        Function.AUTO_RELEASE, sample("timer-empty-payload.json"), MIN_NOTICE="0", **SHANGHAI
+    )
 
-    assert alive(ecs_emulator, instance.instance_id).auto_release_time == END_OF_DEC_4
+    # The fresh read moves it to the keep-until, beyond the horizon: nothing is written before it.
+    assert "2026-12-04T16:00Z" in by_id(summary)[instance.instance_id]["reason"]
+    assert alive(ecs_emulator, instance.instance_id).auto_release_time is None
 
 
 def test_an_unreadable_keep_until_cancels_the_release_time(

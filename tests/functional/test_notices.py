@@ -379,7 +379,45 @@ def test_the_digest_lists_what_ecs_releases_within_the_window_per_owner(
     assert by_hand.instance_id in nobody
     assert "set by hand or in the console" in nobody
     assert later.instance_id not in message
-    assert prod.instance_id not in message
+    # Outside the fence, ECS's time is listed and flagged (issue 20): the tool cannot cancel it.
+    assert prod.instance_id in message
+
+
+def test_the_digest_flags_what_the_tool_cannot_cancel_and_lists_the_due_times_it_will_write(
+    fenced: Runner, ecs_emulator: EcsEmulator, inbox: Inbox
+) -> None:
+    # Issue 20: an instance promoted out of the fleet with an ECS time still set (the minimum
+    # notice's window), one in the fleet carrying a keep signal, and a lifetime due within the
+    # window whose ECS time is not written yet (beyond the horizon).
+    now = ecs_emulator.clock.now()
+    promoted = ecs_emulator.add_instance(
+        tags={"env": "prod", "protected": "true"}, auto_release_time=now + timedelta(hours=20)
+    )
+    in_other_region = ecs_emulator.add_instance(
+        region="cn-shanghai", tags={"env": "prod"}, auto_release_time=now + timedelta(hours=3)
+    )
+    due = ecs_emulator.add_instance(
+        tags={**DEV, "auto-release": "72h"}, creation_time=now - timedelta(hours=60)
+    )
+    far = ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"}, creation_time=now)
+    reconcile = timer(NIGHTLY, {"digest": "24h"}, "reconcile")
+
+    # MIN_NOTICE=1h: with 24h, a lifetime first seen within a day of it gets its time at once.
+    fenced(Function.AUTO_RELEASE, reconcile, MIN_NOTICE="1h", **inbox.env())
+
+    (message,) = [text for text in inbox.wecom if "digest" in text.splitlines()[0]]
+    assert promoted.instance_id in message
+    assert "outside the fence (TARGET_TAGS env=dev)" in message
+    assert "carries the protect tag" in message
+    assert (
+        "aliyun ecs ModifyInstanceAutoReleaseTime --RegionId cn-hangzhou "
+        f"--InstanceId {promoted.instance_id}"
+    ) in message
+    assert in_other_region.instance_id not in message  # TARGET_REGIONS still bounds the read
+    assert due.instance_id in message
+    assert "due 2026-11-26T18:00:00Z" in message
+    assert far.instance_id not in message
+    assert alive(ecs_emulator, promoted.instance_id).auto_release_time is not None
 
 
 def test_a_digest_with_nothing_due_sends_nothing(

@@ -102,7 +102,13 @@ def test_a_run_over_the_cap_still_carries_out_its_cancellations(
     cancelled = ecs_emulator.add_instance(
         tags={**DEV, "auto-release": "never"}, auto_release_time=LATER
     )
-    held = [ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"}) for _ in range(2)]
+    # Lifetimes long passed: each would get the minimum notice's time, written at once (a 30d
+    # lifetime is no longer written at all, only within AUTO_RELEASE_HORIZON of it).
+    old = ecs_emulator.now() - timedelta(days=14)
+    held = [
+        ecs_emulator.add_instance(tags={**DEV, "auto-release": "72h"}, creation_time=old)
+        for _ in range(2)
+    ]
     with pytest.raises(BlastRadiusExceededError):
         run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"), MAX_INSTANCES="1")
     assert alive(ecs_emulator, cancelled.instance_id).auto_release_time is None

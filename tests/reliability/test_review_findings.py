@@ -25,6 +25,10 @@ from tests.support import SAMPLES, Runner, alive, by_id, sample
 DEV = {"env": "dev"}
 REGION = "cn-hangzhou"
 LATER = datetime(2026, 12, 24, 10, 0, tzinfo=timezone.utc)
+# A lifetime long passed: the minimum notice's time is written at once. (A 30d lifetime is now
+# written only within AUTO_RELEASE_HORIZON of it, so it plans no write.)
+PASSED = {"auto-release": "72h"}
+OLD = datetime(2026, 11, 12, 6, 0, tzinfo=timezone.utc)
 
 
 def test_a_refused_run_s_cancellation_never_becomes_a_release_time_on_the_re_check(
@@ -36,7 +40,7 @@ def test_a_refused_run_s_cancellation_never_becomes_a_release_time_on_the_re_che
     guarded = ecs_emulator.add_instance(
         tags={**DEV, "auto-release": "30d", "protected": "yes"}, auto_release_time=LATER
     )
-    held = [ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"}) for _ in range(2)]
+    held = [ecs_emulator.add_instance(tags={**DEV, **PASSED}, creation_time=OLD) for _ in range(2)]
     ecs_emulator.on_call(
         "DescribeInstances",
         lambda: ecs_emulator.update_instance(
@@ -121,11 +125,12 @@ def test_the_stop_before_a_release_long_after_the_read_is_re_checked(
 def test_an_auto_release_time_not_set_is_not_reported_as_set(
     run: Runner, ecs_emulator: EcsEmulator
 ) -> None:
-    # `release_at` in a result means a time set. One the re-check kept from being written, and
+    # `release_at` in a result means a time set (or, with action "none", a lifetime's due time
+    # beyond the horizon, said as such). One the re-check kept from being written, and
     # one ECS refused, are not set: their results must not carry it (a report turns it into
     # "ECS auto-releases it at ...", which would be untrue).
-    changed = ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"})
-    refused = ecs_emulator.add_instance(tags={**DEV, "auto-release": "30d"})
+    changed = ecs_emulator.add_instance(tags={**DEV, **PASSED}, creation_time=OLD)
+    refused = ecs_emulator.add_instance(tags={**DEV, **PASSED}, creation_time=OLD)
     ecs_emulator.fail_instance(
         refused.instance_id, operation="ModifyInstanceAutoReleaseTime", code="InvalidParameter"
     )

@@ -64,6 +64,10 @@ def test_min_notice_takes_a_duration_or_zero(text: str, expected: timedelta) -> 
         ("MIN_NOTICE", "6M", "not a duration"),
         ("MIN_NOTICE", "-1h", "not a duration"),
         ("MIN_NOTICE", "31d", "more than 30 days"),
+        ("AUTO_RELEASE_HORIZON", "soon", "not a duration"),
+        ("AUTO_RELEASE_HORIZON", "1h", "must exceed the hourly reconcile"),
+        ("AUTO_RELEASE_HORIZON", "90m", "must exceed the hourly reconcile"),
+        ("AUTO_RELEASE_HORIZON", "2d", "more than 1 day"),
         ("MAX_KEEP_DAYS", "0", "at least 1"),
         ("MAX_KEEP_DAYS", "a month", "not a whole number"),
     ],
@@ -72,3 +76,10 @@ def test_bad_values_are_refused_naming_the_variable(name: str, value: str, probl
     with pytest.raises(ConfigError, match=problem) as refused:
         settings(**{name: value})
     assert refused.value.field == name
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("", timedelta(hours=2)), ("3h", timedelta(hours=3))]
+)
+def test_the_horizon_defaults_to_two_hours(text: str, expected: timedelta) -> None:
+    assert settings(AUTO_RELEASE_HORIZON=text).auto_release_horizon == expected
