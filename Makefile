@@ -25,9 +25,12 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-# The whole suite, the secret scan and the offline deploy checks included.
+# The whole suite, the secret scan and the offline deploy checks included, in parallel
+# (pytest-xdist; tests/conftest.py keeps the deploy checks, which share one build, in one worker).
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 pytest: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PARALLEL)
 
 test: lint typecheck pytest pytest-runtime
 
@@ -64,7 +67,7 @@ endef
 # machine has no Python 3.10. The deploy checks already build and import cp310 packages.
 RUNTIME_PYTHON := 3.10
 pytest-runtime:
-	@$(call on_python,$(RUNTIME_PYTHON),tests/unit tests/functional,skip)
+	@$(call on_python,$(RUNTIME_PYTHON),$(PARALLEL) tests/unit tests/functional,skip)
 
 # The whole suite on the FC runtimes' Pythons, 3.10 and 3.12; each must be on the machine. The
 # deploy checks are left out: they build and run cp310 packages already.

@@ -59,3 +59,13 @@ def _credential_hygiene(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(ecs_emulator: EcsEmulator) -> Runner:
     """A handler runner on the emulator: what FC would call, on the emulator's clock."""
     return Runner(ecs_emulator)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`: `-n auto --dist loadgroup`), the deploy checks run in one
+    worker: they share the package build and its dependency cache in build/ (`make build` too),
+    which two workers building at once would race on. Every other test has its own emulator,
+    ports and tmp_path, and runs wherever xdist puts it."""
+    for item in items:
+        if item.nodeid.startswith("tests/deploy/"):
+            item.add_marker(pytest.mark.xdist_group("deploy"))

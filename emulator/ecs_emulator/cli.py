@@ -27,7 +27,7 @@ from ecs_emulator.emulator import EcsEmulator
 from ecs_emulator.faults import FaultRule
 from ecs_emulator.fleet import FleetSpec, InstanceSpec, generate_fleet, load_fleet_file
 from ecs_emulator.model import InstanceView
-from ecs_lifecycle.cli import table
+from ecs_lifecycle.render import table
 
 TABLE_ROWS: Final = 25
 # A generated fleet holds some of every kind the functions must keep, so that trying them shows it.

@@ -33,7 +33,8 @@ from ecs_emulator.auth import EmulatorCredentials
 from ecs_emulator.clock import SystemClock
 from ecs_emulator.emulator import EcsEmulator
 from ecs_emulator.fleet import InstanceSpec
-from ecs_lifecycle.cli import OWNER_TAG, Who, render_summary, table, wrap
+from ecs_lifecycle.defaults import OWNER_TAG
+from ecs_lifecycle.render import Who, render_summary, table, wrap
 
 REPO: Final = Path(__file__).resolve().parents[2]
 SAMPLES: Final = REPO / "events"

@@ -9,8 +9,8 @@ requests each see the injected latency instead of queueing. One request goes thr
 3. route: an unknown action gets POP's ``InvalidAction.NotFound``;
 4. faults (:mod:`ecs_emulator.faults`): latency, then maybe an answer that never reaches the
    operation;
-5. the operation (:mod:`ecs_emulator.operations`) under the state lock, after applying every
-   time-driven change that is due;
+5. the operation (its service's room in :mod:`ecs_emulator.services`) under the state lock,
+   after applying every time-driven change that is due;
 6. record the call (business parameters only) and answer.
 """
 
@@ -34,7 +34,6 @@ from urllib.parse import parse_qsl
 from pytest_httpserver.httpserver import HTTPServerBase
 from werkzeug import Request, Response
 
-from ecs_emulator import actiontrail
 from ecs_emulator.actiontrail import TrailLog
 from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedRequest
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
@@ -51,12 +50,12 @@ from ecs_emulator.model import (
     ReleaseRecord,
     SnapshotView,
 )
-from ecs_emulator.operations import OPERATIONS, Call, Handler
+from ecs_emulator.service import Call, Handler
+from ecs_emulator.services import operation
 from ecs_emulator.state import EmulatorSettings, FleetState
 from ecs_emulator.wire import SIGNATURE_PARAMS, Params
 
 JSON_CONTENT_TYPE: Final = "application/json;charset=utf-8"
-API_VERSION: Final = "2014-05-26"
 _HOST_REGION: Final = re.compile(r"^ecs(?:-vpc)?[.-](?P<region>[a-z]+-[a-z0-9-]+)\.aliyuncs\.com")
 _BAD_GATEWAY_PAGE: Final = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -232,7 +231,7 @@ class EcsEmulator:
         """Add one instance (the defaults: a running, untagged pay-as-you-go instance).
 
         ``lock_reasons``: OperationLocks such as ``["security"]`` or ``["financial"]``, and what
-        the service does with them (operations/).
+        the service does with them (services/ecs/).
         """
         spec = InstanceSpec(
             region=region,
@@ -716,12 +715,7 @@ def _route(action: str, version: str | None) -> Handler:
             'The input parameter "Action" that is mandatory for processing this request '
             "is not supplied.",
         )
-    if version == actiontrail.API_VERSION:
-        handler = actiontrail.OPERATIONS.get(action)
-    else:
-        handler = OPERATIONS.get(action)
-        if version and version != API_VERSION:
-            handler = None
+    handler = operation(action, version)
     if handler is None:
         raise api_error("InvalidAction.NotFound")
     return handler

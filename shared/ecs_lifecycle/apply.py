@@ -51,6 +51,7 @@ from ecs_lifecycle.model import (
     Outcome,
 )
 from ecs_lifecycle.planning import release_time_when_sent
+from ecs_lifecycle.progress import ReleaseProgress
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -71,24 +72,6 @@ RELEASED_GONE: Final = "released (it is gone)"
 # The least time between two progress reports of a waiting release, on the run's clock: often
 # enough for a person watching, rare enough for FC's log over a 15-minute run.
 PROGRESS_EVERY_SECONDS: Final = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseProgress:
-    """Where a run's release pipeline stands, over all its regions."""
-
-    at: datetime  # the run's clock when reported
-    instances: int  # in the pipeline: changing release decisions, not a dry run
-    stopping: int  # sent a stop (or found Stopping), not yet seen Stopped
-    stopped: int  # seen Stopped by the run's polls so far
-    snapshots: int  # snapshots started or reused so far
-    snapshots_accomplished: int
-    released: int
-    kept: int  # the fresh read kept them (skipped)
-    failed: int
-
-    def to_dict(self) -> dict[str, object]:
-        return {item.name: getattr(self, item.name) for item in fields(self)}
 
 
 def _nothing(_: object) -> None:

@@ -12,8 +12,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from ecs_lifecycle.apply import ReleaseProgress
     from ecs_lifecycle.model import InstanceResult, RunSummary
+    from ecs_lifecycle.progress import ReleaseProgress
 
 LOGGER: Final = logging.getLogger("ecs_lifecycle")
 _NOISY_LIBRARIES: Final = ("urllib3", "requests", "alibabacloud_credentials", "darabonba", "Tea")

@@ -1,4 +1,4 @@
-"""The `ecs-lifecycle` command: local invoke, and the emulator and demo for development.
+"""`ecs-lifecycle invoke`: a function's handler run locally, as FC runs it.
 
 `ecs-lifecycle invoke FUNCTION [--event FILE|-] [--format table|json]` calls a function's FC
 handler the way FC would: event bytes in, an FC-like context, the same environment settings.
@@ -9,6 +9,9 @@ printed), 2 refused input, 130 interrupted.
 Ctrl-C: the first one asks the run to start nothing new (no ECS call, batch, poll or snapshot;
 retry and poll waits end at once); the calls in flight finish, and the summary of what was done
 is printed, the rest reported as not done (`Interrupted`). A second Ctrl-C exits at once.
+
+The installed `ecs-lifecycle` command also has `emulator` and `demo`; they live with the emulator
+(`ecs_emulator.devcli`, which hands everything else to `main` here), so the core never imports it.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ import os
 import shutil
 import signal
 import sys
-import textwrap
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import FrameType
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ecs_lifecycle import defaults
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function, Instance
+from ecs_lifecycle.render import Who, render_summary
 
 if TYPE_CHECKING:
     from ecs_lifecycle.clock import Clock
@@ -47,8 +50,6 @@ OWNER_TAG: Final = defaults.OWNER_TAG  # the tag the table's OWNER column shows
 _SHOWN_BY_THE_TABLE: Final = frozenset({"decision", "summary"})
 # A refusal is printed once, as `refused: ...`, whatever the format: not as a log line too.
 _PRINTED_ANYWAY: Final = frozenset({"refused"})
-_NARROWEST_REASON: Final = 24  # below this, a reason goes on its own lines under its row
-_NARROWEST_WRAP: Final = 40  # narrower than this, text wraps at 40 and the terminal folds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +84,6 @@ def make_context(function: Function, environ: dict[str, str] | os._Environ[str])
         ),
         region=environ.get("FC_REGION", ""),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """What a person knows an instance by: its name and its owner (tag), for the table."""
-
-    name: str
-    owner: str
 
 
 class _NamesSeen:
@@ -228,87 +221,6 @@ def _print_summary(
     print("\n".join(render_summary(summary, known, width)))  # noqa: T201 - for a person
 
 
-def render_summary(summary: Mapping[str, Any], known: Mapping[str, Who], width: int) -> list[str]:
-    """A run's result for a person: a heading, one row per instance, the notes and the counts.
-
-    Lines fit `width` (reasons and notes wrap) and carry no trailing spaces.
-    """
-    regions = ", ".join(summary.get("regions", []))
-    dry = " (dry run: nothing changed)" if summary.get("dry_run") else ""
-    lines = [f"{summary['function']}{dry}, {summary['trigger']} trigger, in {regions}"]
-    several_regions = len(summary.get("regions", [])) > 1
-    heading = ("INSTANCE", "NAME", "OWNER", *(("REGION",) if several_regions else ()))
-    rows = [(*heading, "ACTION", "OUTCOME", "REASON")]
-    for entry in summary.get("instances", []):
-        who = known.get(entry["instance_id"], Who("", ""))
-        reason = str(entry["reason"])
-        if entry.get("error_code"):
-            reason += f" [{entry['error_code']}, request {entry.get('request_id') or '-'}]"
-        if entry.get("snapshot_ids"):
-            reason += f" [snapshots: {', '.join(entry['snapshot_ids'])}]"
-        rows.append(
-            (
-                entry["instance_id"],
-                who.name or "-",
-                who.owner or "-",
-                *((entry["region"],) if several_regions else ()),
-                entry["action"],
-                entry["outcome"],
-                reason,
-            )
-        )
-    if len(rows) > 1:
-        lines += table(rows, width)
-    for note in summary.get("notes", []):
-        lines += textwrap.wrap(f"note: {note}", width=max(width, 40), subsequent_indent="      ")
-    counts = ", ".join(f"{count} {name}" for name, count in summary["counts"].items() if count)
-    lines.append(f"=> {counts or 'nothing to do'}")
-    return lines
-
-
-def wrap(
-    text: str, width: int, *, initial_indent: str = "", subsequent_indent: str = ""
-) -> list[str]:
-    """`text` in lines of at most `width` (40 at least), not broken inside words or at hyphens."""
-    return textwrap.wrap(
-        text,
-        width=max(width, _NARROWEST_WRAP),
-        initial_indent=initial_indent,
-        subsequent_indent=subsequent_indent,
-        break_on_hyphens=False,
-    )
-
-
-def table(rows: Sequence[Sequence[str]], width: int) -> list[str]:
-    """Columns padded to their widest cell; the last column wraps to fit `width`.
-
-    When the other columns leave the last one too little room, it goes on its own indented
-    lines under each row instead. No line ends in spaces.
-    """
-    leading = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    indent = sum(leading) + 2 * len(leading)
-    room = width - indent
-    widest_last = max(len(row[-1]) for row in rows)
-    lines: list[str] = []
-    for number, row in enumerate(rows):
-        head = "  ".join(cell.ljust(size) for cell, size in zip(row[:-1], leading, strict=True))
-        last = row[-1]
-        if room >= _NARROWEST_REASON:
-            wrapped = textwrap.wrap(last, width=room, break_on_hyphens=False) or [""]
-            lines.append(f"{head}  {wrapped[0]}".rstrip())
-            lines += [(" " * indent + more).rstrip() for more in wrapped[1:]]
-        else:
-            lines.append(head.rstrip())
-            if number > 0:
-                lines += wrap(last, width, initial_indent="    ", subsequent_indent="    ")
-        if number == 0:
-            rule = "  ".join("-" * size for size in leading)
-            lines.append(
-                f"{rule}  {'-' * min(room, widest_last)}" if room >= _NARROWEST_REASON else rule
-            )
-    return lines
-
-
 class _CliLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The log lines on stderr, so that stdout holds only the result."""
 
@@ -384,14 +296,6 @@ def _read_event(source: str | None) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments and arguments[0] == "emulator":
-        from ecs_emulator.cli import main as emulator_main  # noqa: PLC0415 - dev tool only
-
-        return int(emulator_main(arguments[1:], prog="ecs-lifecycle emulator"))
-    if arguments and arguments[0] == "demo":
-        from ecs_emulator.demo import main as demo_main  # noqa: PLC0415 - dev tool only
-
-        return int(demo_main(arguments[1:]))
     parser = argparse.ArgumentParser(prog="ecs-lifecycle", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     invoke_parser = commands.add_parser("invoke", help="run a function's handler locally")
@@ -409,8 +313,6 @@ def main(argv: list[str] | None = None) -> int:
         default=OWNER_TAG,
         help=f"the tag the table shows as OWNER (default {OWNER_TAG})",
     )
-    commands.add_parser("emulator", help="run the local ECS emulator (see: emulator --help)")
-    commands.add_parser("demo", help="run the three functions on the emulator's demo fleet")
     options = parser.parse_args(arguments)
     output_format = options.format or ("table" if sys.stdout.isatty() else "json")
     _log_to_stderr(output_format)

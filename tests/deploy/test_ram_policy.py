@@ -19,7 +19,7 @@ from typing import Any, Final
 import pytest
 
 from ecs_emulator import EcsEmulator, FakeClock
-from ecs_emulator.actiontrail import OPERATIONS as TRAIL_OPERATIONS
+from ecs_emulator.services.actiontrail import OPERATIONS as TRAIL_OPERATIONS
 from ecs_lifecycle.cli import make_context
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.handler import Services, handle

@@ -43,7 +43,7 @@ def test_a_step_that_fails_unexpectedly_fails_the_demo(
 def test_the_demo_streams_each_step_and_keeps_its_events_to_replay(tmp_path: Path) -> None:
     kept = tmp_path / "demo-events"
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "ecs_lifecycle.cli", "demo", "--keep-events", str(kept)],
+        [sys.executable, "-m", "ecs_emulator.devcli", "demo", "--keep-events", str(kept)],
         cwd=REPO,
         env={**os.environ, "COLUMNS": str(WIDTH)},
         stdout=subprocess.PIPE,

@@ -46,7 +46,7 @@ def _exports(process: subprocess.Popen[str], timeout: float = 30.0) -> dict[str,
 
 def test_the_by_hand_flow_runs_as_the_readme_shows(tmp_path: Path) -> None:
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "ecs_lifecycle.cli", "emulator", "--stop-delay", "1"],
+        [sys.executable, "-m", "ecs_emulator.devcli", "emulator", "--stop-delay", "1"],
         stdout=subprocess.PIPE,
         text=True,
     )

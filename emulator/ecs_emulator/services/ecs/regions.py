@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from ecs_emulator.errors import api_error
-from ecs_emulator.operations.common import (
-    Body,
-    Call,
-)
+from ecs_emulator.service import Body, Call
 from ecs_emulator.state import FleetState
 
 # ----- DescribeRegions ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The ECS operations: parameters, limits, effects and answers as the reference documents them.
+"""The ECS room (API 2014-05-26): its operations, with parameters, limits, effects and answers
+as the reference documents them.
 
 Each handler takes the fleet and one call and returns the JSON body of a 200 answer (the server
 adds ``RequestId``), or raises :class:`~ecs_emulator.errors.ApiError`. Handlers run under the
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from ecs_emulator.operations.common import Body, Call, Handler
-from ecs_emulator.operations.instances import (
+from ecs_emulator.service import Handler, Service
+from ecs_emulator.services.ecs.instances import (
     delete_instance,
     delete_instances,
     describe_instance_attribute,
@@ -25,11 +26,11 @@ from ecs_emulator.operations.instances import (
     stop_instance,
     stop_instances,
 )
-from ecs_emulator.operations.regions import describe_regions
-from ecs_emulator.operations.storage import create_snapshot, describe_disks, describe_snapshots
-from ecs_emulator.operations.tags import list_tag_resources, tag_resources, untag_resources
+from ecs_emulator.services.ecs.regions import describe_regions
+from ecs_emulator.services.ecs.storage import create_snapshot, describe_disks, describe_snapshots
+from ecs_emulator.services.ecs.tags import list_tag_resources, tag_resources, untag_resources
 
-__all__ = ["OPERATIONS", "Body", "Call", "Handler"]
+API_VERSION: Final = "2014-05-26"
 
 OPERATIONS: Final[dict[str, Handler]] = {
     "DescribeRegions": describe_regions,
@@ -51,3 +52,5 @@ OPERATIONS: Final[dict[str, Handler]] = {
     "UntagResources": untag_resources,
     "ListTagResources": list_tag_resources,
 }
+
+SERVICE: Final = Service(name="Ecs", api_version=API_VERSION, operations=OPERATIONS)

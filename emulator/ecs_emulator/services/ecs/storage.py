@@ -9,10 +9,9 @@ from typing import Final
 
 from ecs_emulator.errors import api_error, invalid_parameter
 from ecs_emulator.model import Disk, Snapshot
-from ecs_emulator.operations.common import (
+from ecs_emulator.service import Body, Call
+from ecs_emulator.services.ecs.common import (
     MAX_SNAPSHOTS_PER_DISK,
-    Body,
-    Call,
     checked_id_list,
     client_token,
     describe_page,

@@ -8,11 +8,10 @@ from datetime import datetime
 
 from ecs_emulator.errors import ApiError, api_error, invalid_parameter, missing_parameter
 from ecs_emulator.model import INSTANCE_STATUSES, LOCK_REASONS, Instance
-from ecs_emulator.operations.common import (
+from ecs_emulator.service import Body, Call
+from ecs_emulator.services.ecs.common import (
     AUTO_RELEASE_MIN_LEAD,
     MAX_BATCH_IDS,
-    Body,
-    Call,
     batch_ids,
     checked_id_list,
     client_token,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from ecs_emulator.errors import api_error, missing_parameter
 from ecs_emulator.model import Disk, Instance, Snapshot
-from ecs_emulator.operations.common import (
+from ecs_emulator.service import Body, Call
+from ecs_emulator.services.ecs.common import (
     LIST_TAG_RESOURCES_PAGE,
     MAX_TAG_RESOURCES,
     MAX_TAGS,
     OTHER_TAGGABLE_TYPES,
     TAGGABLE_TYPES,
-    Body,
-    Call,
     has_tags,
     validate_new_tags,
 )

@@ -1,16 +1,16 @@
-"""What every ECS operation shares: the call, the answer's shape, limits, and the checks and
-paging written once for all of them."""
+"""What every ECS operation shares: limits, and the checks and paging written once for all of
+them (the call and the answer's shape are every service's: :mod:`ecs_emulator.service`)."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final, TypeVar
 
 from ecs_emulator.errors import ApiError, api_error, invalid_parameter, missing_parameter
+from ecs_emulator.service import Body, Call
 from ecs_emulator.state import FleetState, Sequenced, page_by_number, page_by_position
 from ecs_emulator.wire import Params
 
@@ -26,20 +26,7 @@ TAGGABLE_TYPES: Final = ("instance", "disk", "snapshot")
 # Resource types TagResources knows but the emulator holds none of: their ids are never found.
 OTHER_TAGGABLE_TYPES: Final = ("image", "securitygroup", "eni", "ddh", "keypair", "launchtemplate")
 
-Body = dict[str, object]
 _T = TypeVar("_T", bound=Sequenced)
-
-
-@dataclass(frozen=True)
-class Call:
-    """One authenticated request: its business parameters, the time, and the host's region."""
-
-    params: Params
-    now: datetime
-    host_region: str | None
-
-
-Handler = Callable[[FleetState, Call], Body]
 
 
 # ----- shared checks ------------------------------------------------------------------------
