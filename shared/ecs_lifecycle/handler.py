@@ -41,8 +41,9 @@ from ecs_lifecycle.planning import (
     decide_stop,
     resolve_manual_time,
 )
+from ecs_lifecycle.policy import policy_for
 from ecs_lifecycle.regions import check_regions
-from ecs_lifecycle.request import NothingToDo, policy_for, request_for
+from ecs_lifecycle.request import NothingToDo, request_for
 from ecs_lifecycle.settings import (
     RunRequest,
     Settings,

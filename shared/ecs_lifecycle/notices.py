@@ -41,7 +41,7 @@ from ecs_lifecycle.planning import (
     keep_until,
     show_in_zone,
 )
-from ecs_lifecycle.request import policy_for
+from ecs_lifecycle.policy import policy_for
 from ecs_lifecycle.selection import TagSelector
 from ecs_lifecycle.settings import RunRequest, Settings
 

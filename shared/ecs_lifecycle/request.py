@@ -20,8 +20,7 @@ from ecs_lifecycle.events import (
     StateChangeInvocation,
     TimerInvocation,
 )
-from ecs_lifecycle.model import Action, Function, InstanceResult, Outcome, StopRecords
-from ecs_lifecycle.planning import Policy
+from ecs_lifecycle.model import Action, Function, InstanceResult, Outcome
 from ecs_lifecycle.settings import (
     AutoReleaseOptions,
     RunRequest,
@@ -84,24 +83,3 @@ def request_for(
     # nothing, since build_request keeps the fence.
     options = AutoReleaseOptions(regions=[region], instance_ids=list(ids))
     return build_request(settings, options, cancel_when_missing=cancel_when_missing)
-
-
-def policy_for(request: RunRequest, stop_records: StopRecords | None = None) -> Policy:
-    """The planner's policy for this request: the one place settings become its rules (the
-    handler's decisions and the digest's due times read the same)."""
-    settings = request.settings
-    return Policy(
-        protect_tag=settings.protect_tag,
-        auto_release_tag=settings.auto_release_tag,
-        force=request.force,
-        snapshot=request.snapshot,
-        snapshot_tag=settings.snapshot_tag,
-        override_lifetime=request.override_lifetime,
-        keep_tag=settings.keep_tag,
-        time_zone=settings.time_zone,
-        max_keep_days=settings.max_keep_days,
-        min_notice=settings.min_notice,
-        horizon=settings.auto_release_horizon,
-        stopped_for=request.stopped_for,
-        stop_records=stop_records,
-    )
