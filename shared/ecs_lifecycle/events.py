@@ -325,7 +325,9 @@ def _parse_action_trail(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
         )
     # What the call was about comes from its own parameters. `referencedResources` and `subject`
     # also name the instance a tagged disk is attached to, so they never decide
-    # (Alibaba's ActionTrail sample lists a disk and its instance).
+    # (Alibaba's ActionTrail sample lists a disk and its instance). A ResourceType given as null
+    # counts as absent: the ids' own prefix decides, since ignoring a tag change on an instance
+    # could leave a cancellation unsent, and acting on one is only a fresh read and a re-plan.
     if resource_type is not None:
         if not isinstance(resource_type, str) or resource_type.lower() != "instance":
             return IgnoredInvocation(
