@@ -11,8 +11,8 @@ import pytest
 
 from ecs_emulator.clock import FakeClock
 from ecs_emulator.pytest_plugin import DEFAULT_START
-from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.ecs import DEADLINE_CODE
+from ecs_lifecycle.execute import Execution, execute
 from ecs_lifecycle.model import Decision, Instance, Outcome
 from ecs_lifecycle.planning import Policy, decide_release, decide_stop
 from tests.twin import InMemoryGateway
