@@ -19,7 +19,8 @@ The rooms, each with one job:
     polling.py       the pipeline's polls: Stopped yet? snapshots accomplished?
     stages.py        the pipeline's records of an instance in flight
     routing.py       the re-check before a release: release, snapshot first, or keep
-    snapshots.py     the snapshots before a release (and a dry run's list of disks)
+    snapshots.py     the snapshots before a release
+    dry_run.py       a dry run's answer for a release with snapshots: the disks it would take
     delete.py        DeleteInstances in batches, split down to a culprit
     auto_release.py  setting and cancelling auto-release times
 """

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Final
 
 from ecs_lifecycle.execute.auto_release import modify
 from ecs_lifecycle.execute.context import Region
+from ecs_lifecycle.execute.dry_run import plan_snapshots
 from ecs_lifecycle.execute.release import release
 from ecs_lifecycle.execute.reporting import ProgressBoard, Reports
 from ecs_lifecycle.execute.results import result
-from ecs_lifecycle.execute.snapshots import plan_snapshots
 from ecs_lifecycle.execute.stops import stop
 from ecs_lifecycle.model import Action, Outcome
 

@@ -6,12 +6,10 @@ writes between the snapshot and DeleteInstances). ECS also asks that the instanc
 change while a snapshot is being created, so the release waits until every snapshot of that
 instance is accomplished (`polling.poll_snapshots`). Right before the release the disks are
 listed again (`fresh_after_snapshots`): a disk attached meanwhile gets its own snapshot first.
-A dry run only names the disks it would snapshot (`plan_snapshots`).
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,8 +27,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ecs_lifecycle.ecs import DiskInfo, SnapshotInfo
-    from ecs_lifecycle.execute.context import Execution, Region
-    from ecs_lifecycle.execute.reporting import Reports
+    from ecs_lifecycle.execute.context import Region
     from ecs_lifecycle.model import Decision, InstanceResult
 
 
@@ -266,26 +263,3 @@ def fresh_after_snapshots(
         else:
             failures.append(item)
     return checked, failures
-
-
-def plan_snapshots(
-    decisions: Sequence[Decision], run: Execution, reports: Reports
-) -> list[InstanceResult]:
-    """A dry run names the disks it would snapshot: DescribeDisks is a read, so it may call it."""
-
-    def plan_one(decision: Decision) -> InstanceResult:
-        try:
-            disks = run.gateway.describe_disks(decision.region, decision.instance_id)
-        except EcsApiError as error:
-            failed = result(decision, Outcome.FAILED, "dry run: could not list its disks", error)
-            return reports.final([failed])[0]
-        named = ", ".join(disk.disk_id for disk in disks) or "no disk (it would not be released)"
-        planned = result(
-            decision,
-            Outcome.PLANNED,
-            f"dry run: would snapshot {named} then release ({decision.reason})",
-        )
-        return reports.final([planned])[0]
-
-    with ThreadPoolExecutor(max_workers=run.concurrency, thread_name_prefix="disks") as pool:
-        return list(pool.map(plan_one, decisions))
