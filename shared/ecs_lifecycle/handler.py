@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ecs_lifecycle.apply import Execution, execute
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
@@ -24,6 +23,7 @@ from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, Ru
 from ecs_lifecycle.events import (
     parse_event,
 )
+from ecs_lifecycle.execute import Execution, execute
 from ecs_lifecycle.model import (
     Action,
     Decision,

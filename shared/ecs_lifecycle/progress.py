@@ -1,6 +1,6 @@
 """Where a run's release pipeline stands: the executor reports it, the log writes it.
 
-Below both `apply` (which counts) and `audit` (which logs), so neither imports the other.
+Below both `execute` (which counts) and `audit` (which logs), so neither imports the other.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ import pytest
 from ecs_emulator import EcsEmulator
 from ecs_emulator.clock import FakeClock
 from ecs_emulator.pytest_plugin import DEFAULT_START
-from ecs_lifecycle.apply import GONE_CODES
 from ecs_lifecycle.ecs import Gateway, make_gateway
 from ecs_lifecycle.errors import EcsApiError
+from ecs_lifecycle.execute import GONE_CODES
 from ecs_lifecycle.model import Function, Instance
 from ecs_lifecycle.selection import TagSelector
 from ecs_lifecycle.settings import Settings

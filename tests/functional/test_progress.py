@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from ecs_emulator import EcsEmulator
-from ecs_lifecycle.apply import PROGRESS_EVERY_SECONDS
 from ecs_lifecycle.cli import main, make_context
 from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import RunFailedError
+from ecs_lifecycle.execute import PROGRESS_EVERY_SECONDS
 from ecs_lifecycle.handler import Services, handle
 from ecs_lifecycle.model import Function
 from tests.support import Runner, by_id

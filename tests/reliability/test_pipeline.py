@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecs_emulator import EcsEmulator, FaultRule
-from ecs_lifecycle.apply import client_token
 from ecs_lifecycle.errors import RunFailedError
+from ecs_lifecycle.execute import client_token
 from ecs_lifecycle.model import Function
 from ecs_lifecycle.planning import earliest_release_time
 from tests.support import Runner, alive, by_id

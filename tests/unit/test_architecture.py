@@ -54,8 +54,6 @@ LAYERS: Final = (
     Layer(
         "act",
         (
-            "ecs_lifecycle.apply",
-            "ecs_lifecycle.apply.*",
             "ecs_lifecycle.execute",
             "ecs_lifecycle.execute.*",
             "ecs_lifecycle.notices",
