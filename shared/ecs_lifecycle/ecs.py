@@ -82,7 +82,7 @@ RETRYABLE_CODES: Final = frozenset(
 )
 # 5xx answers that are a verdict on the request, not a passing fault.
 NEVER_RETRIED_5XX: Final = frozenset({"InvalidParameter"})
-# The code of a call given up because the run's time limit came first: the executor (apply.py's
+# The code of a call given up because the run's time limit came first: the executor (execute/'s
 # DEADLINE_CODE) reports work it did not start with the same code, so one code means "time ran out".
 DEADLINE_CODE: Final = "DeadlineExceeded"
 # A local run asked to stop (the CLI's first Ctrl-C): no call starts after it, and the executor

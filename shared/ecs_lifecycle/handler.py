@@ -66,7 +66,7 @@ class Services:
     clock: Clock
     environ: Mapping[str, str]
     gateway_factory: GatewayFactory
-    # A local run's Ctrl-C: once it answers true, the run starts nothing new (see apply.py).
+    # A local run's Ctrl-C: once it answers true, the run starts nothing new (see execute/run.py).
     stop_requested: Callable[[], bool] | None = None
     # The ActionTrail reader for `stopped_for` (actiontrail.make_stop_trail); imported only by
     # a run that needs it.
