@@ -41,7 +41,8 @@ class Policy:
     # Where a keep-until date ends, and the zone keep-until times are shown in.
     time_zone: tzinfo = defaults.TIME_ZONE
     max_keep_days: int = defaults.MAX_KEEP_DAYS  # a keep-until further ahead is flagged
-    # A release time derived from a tag is never sooner than this after the run that sets it.
+    # A release time derived from a tag is never sooner than this after the tags were written
+    # (the anchor, `tag_writes`), or after the run that sets it when that is unknown.
     min_notice: timedelta = defaults.MIN_NOTICE
     # A tag-derived release time is written to ECS only this close to it (AUTO_RELEASE_HORIZON);
     # further ahead every run recomputes it from the tags, so nothing outlives the fleet.
