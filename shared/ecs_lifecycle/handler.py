@@ -362,8 +362,10 @@ def _tag_writes(
 
         factory = make_stop_trail
     trail = factory(request.settings, services.clock, deadline, services.stop_requested)
-    since = now - request.settings.min_notice - TAG_RECORD_MARGIN
-    writes: TagWrites = trail.last_tag_writes(regions, since, now)
+    # A notice plans for a later moment; the records end now (there are none later yet).
+    until = min(now, services.clock.now())
+    since = min(now - request.settings.min_notice - TAG_RECORD_MARGIN, until)
+    writes: TagWrites = trail.last_tag_writes(regions, since, until)
     return writes
 
 

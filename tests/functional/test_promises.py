@@ -296,3 +296,19 @@ def test_the_emulator_records_tag_calls_as_actiontrail_does(
     assert (parameters["Tag.1.Key"], parameters["Tag.1.Value"]) == ("auto-release", "8h")
     assert body["referencedResources"] == {"ACS::ECS::Instance": [instance.instance_id]}
     assert alive(ecs_emulator, instance.instance_id).tags == {}
+
+
+def test_the_notice_before_the_nightly_release_says_the_time_the_owner_was_given(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # The notice plans for its real run an hour later; it reads the same tag record up to now.
+    instance_id = _old_stopped(ecs_emulator)
+    owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"auto-release": "72h"})
+    ecs_emulator.advance(3 * 3600)
+    summary = run(
+        Function.RELEASE, {"tags": DEV, "dry_run": False, "notice": "1h"}, TARGET_TAGS="env=dev"
+    )
+    entry = by_id(summary)[instance_id]
+    assert entry["outcome"] == "skipped"
+    assert "released from 2026-11-27T06:00Z, not sooner" in entry["reason"]
+    assert entry["release_at"] == "2026-11-27T06:00:00Z"
