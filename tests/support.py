@@ -65,6 +65,9 @@ class Runner:
             "FC_REGION": "cn-hangzhou",
             "ECS_ENDPOINT": self.emulator.endpoint,
             "ECS_PROTOCOL": "http",
+            # ActionTrail's tag records anchor the minimum notice (docs/safety.md): the emulator's.
+            "ACTIONTRAIL_ENDPOINT": self.emulator.endpoint,
+            "ACTIONTRAIL_PROTOCOL": "http",
             **self.env,
             **overrides,
         }

@@ -8,9 +8,10 @@ throttle_rate=1.0)`` throttles it and ``unavailable_rate=1.0`` takes it down.
 
 ActionTrail records API calls, not state changes: every StopInstance / StopInstances request
 that reaches an operation is recorded as one event at the time of the call, with its
-parameters, its per-instance answers (``responseElements``) or its ``errorCode``. An instance
-stopped from inside its OS, or behind the API's back (``update_instance``), leaves no record.
-Tests add records of their own (older than the window, console records) with
+parameters, its per-instance answers (``responseElements``) or its ``errorCode``; so is every
+TagResources / UntagResources / AddTags / RemoveTags request, with its parameters as sent. An
+instance stopped from inside its OS, or behind the API's back (``update_instance``), leaves no
+record. Tests add records of their own (older than the window, console records) with
 :meth:`TrailLog.add`.
 """
 
@@ -26,7 +27,11 @@ from ecs_emulator.wire import Params
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-RECORDED_OPERATIONS: Final = frozenset({"StopInstance", "StopInstances"})
+STOP_OPERATIONS: Final = frozenset({"StopInstance", "StopInstances"})
+# The tag calls: ActionTrail records them like any write call (the auto-release function's
+# EventBridge events are these records); their parameters are kept as sent.
+TAG_OPERATIONS: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
+RECORDED_OPERATIONS: Final = STOP_OPERATIONS | TAG_OPERATIONS
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -139,10 +144,13 @@ class TrailLog:
         answer: Mapping[str, object] | None = None,
         error_code: str | None = None,
     ) -> None:
-        """Record one stop request that reached its operation (what ActionTrail does)."""
+        """Record one stop or tag request that reached its operation (what ActionTrail does)."""
         if operation not in RECORDED_OPERATIONS:
             return
         wire = Params(params)
+        if operation in TAG_OPERATIONS:
+            self._record_tag_call(operation, wire, at=at, region=region, error_code=error_code)
+            return
         if operation == "StopInstance":
             ids = [wire.get("InstanceId") or ""]
             shown: object = ids[0]
@@ -164,4 +172,29 @@ class TrailLog:
             error_code=error_code,
             request_parameters=parameters,
             response_elements=dict(answer) if answer is not None and not error_code else None,
+        )
+
+    def _record_tag_call(
+        self,
+        operation: str,
+        wire: Params,
+        *,
+        at: datetime,
+        region: str | None,
+        error_code: str | None,
+    ) -> None:
+        """A tag call's record: its parameters as sent (`ResourceType`, `ResourceId.N` or, for
+        AddTags / RemoveTags, `ResourceId`, `Tag.N.Key`...), and the instances it named in
+        `referencedResources` (the shape of Alibaba's sample records: events/README.md)."""
+        parameters = wire.as_dict()
+        resource_type = (wire.get("ResourceType") or "").lower()
+        ids = wire.repeat_list("ResourceId") or [wire.get("ResourceId") or ""]
+        ids = [i for i in dict.fromkeys(ids) if i] if resource_type == "instance" else []
+        self.add(
+            operation,
+            ids,
+            at,
+            region=wire.get("RegionId") or region or "cn-hangzhou",
+            error_code=error_code,
+            request_parameters=parameters,
         )

@@ -2,10 +2,11 @@
 
 ECS's DescribeInstances has no stop time, so how long an instance has been Stopped comes from
 ActionTrail's records of the StopInstance and StopInstances calls (console stops are recorded
-under the same event names). What the API takes and answers, and the sources, are in
-docs/actiontrail.md. The look-ups are batched: one query per event name and time range, paged
-(50 events a page), for a whole region, never one call per instance, so the number of calls
-grows with the stop events, not with the fleet.
+under the same event names); nor does it say when a tag was written, so the anchor of the minimum
+notice comes from the records of the TagResources and AddTags calls. What the API takes and
+answers, and the sources, are in docs/actiontrail.md. The look-ups are batched: one query per
+event name and time range, paged (50 events a page), for a whole region, never one call per
+instance, so the number of calls grows with the events, not with the fleet.
 
 Doubt keeps: a failure that outlives its retries, the run's deadline, or an answer that cannot
 be read gives `StopRecords` with a `problem`, and the planner then keeps every instance that
@@ -33,8 +34,9 @@ from tenacity import (
 )
 
 from ecs_lifecycle.ecs import INTERRUPTED_CODE, Pacer, client_config, stop_when
-from ecs_lifecycle.errors import EcsLifecycleError
-from ecs_lifecycle.model import StopRecords
+from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError
+from ecs_lifecycle.events import TAG_WRITE_EVENT_NAMES, tag_call_instances
+from ecs_lifecycle.model import StopRecords, TagWrites
 from ecs_lifecycle.settings import STOP_RECORD_RETENTION
 from ecs_lifecycle.timeparse import parse_api_time
 
@@ -124,6 +126,37 @@ class StopTrail:
         except ActionTrailError as error:
             return StopRecords(since=since, problem=f"ActionTrail: {error}")
         return StopRecords(since=since, last_stop=last)
+
+    def last_tag_writes(self, regions: Sequence[str], since: datetime, now: datetime) -> TagWrites:
+        """The last tag write (TagResources, AddTags) of every instance tagged in `regions` from
+        `since` to `now`: the anchor of the minimum notice (docs/actiontrail.md).
+
+        Never raises for ActionTrail's failures: they come back as the writes' `problem`.
+        """
+        last: dict[str, datetime] = {}
+        try:
+            for region in regions:
+                client = self._client_for_region(region)
+                for name in TAG_WRITE_EVENT_NAMES:
+                    for moment, ids in self._tag_writes(client, name, since, now):
+                        for instance_id in ids:
+                            if instance_id not in last or last[instance_id] < moment:
+                                last[instance_id] = moment
+        except ActionTrailError as error:
+            return TagWrites(since=since, problem=f"ActionTrail: {error}")
+        return TagWrites(since=since, written=last)
+
+    def _tag_writes(
+        self, client: TrailClient, name: str, since: datetime, until: datetime
+    ) -> Iterator[tuple[datetime, tuple[str, ...]]]:
+        start = since
+        while start < until:
+            end = min(start + MAX_RANGE, until)
+            for raw in self._events(client, name, start, end):
+                written = read_tag_write(raw, name)
+                if written is not None:
+                    yield written
+            start = end
 
     def _stop_events(
         self, client: TrailClient, name: str, since: datetime, until: datetime
@@ -260,6 +293,30 @@ def read_stop_event(raw: Mapping[str, Any], name: str) -> StopEvent | None:
         raise ActionTrailError("Unreadable", f"a {name} event names no instance")
     failed = _failed_ids(raw.get("responseElements"))
     return StopEvent(moment, tuple(i for i in ids if i not in failed))
+
+
+def read_tag_write(raw: Mapping[str, Any], name: str) -> tuple[datetime, tuple[str, ...]] | None:
+    """When one tag-call record wrote tags, and on which instances; None for a failed call or one
+    on another resource. The instances are read as the EventBridge event of the same call is
+    (events.tag_call_instances), so the run the event triggered and a later run agree.
+
+    Raises:
+        ActionTrailError: the record is not what was asked for, or cannot be read; every record
+            of the run is then doubted.
+    """
+    if raw.get("eventName") != name:
+        got = raw.get("eventName")
+        raise ActionTrailError("Unreadable", f"asked for {name} events, got {got!r}")
+    if raw.get("errorCode"):
+        return None
+    moment = parse_api_time(str(raw.get("eventTime") or ""))
+    if moment is None:
+        raise ActionTrailError("Unreadable", f"event time {raw.get('eventTime')!r}")
+    try:
+        ids = tag_call_instances(dict(raw))
+    except InvalidInputError as error:
+        raise ActionTrailError("Unreadable", f"a {name} event: {error.problem}") from None
+    return (moment, ids) if ids else None
 
 
 def _requested_ids(parameters: Any) -> list[str]:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ecs_lifecycle.errors import InvalidInputError, refusal_from
 from ecs_lifecycle.selection import unique, validate_instance_id, validate_region
-from ecs_lifecycle.timeparse import parse_zoned_time
+from ecs_lifecycle.timeparse import parse_api_time, parse_zoned_time
 
 MAX_EVENT_BYTES: Final = 1024 * 1024
 # Real events nest about six levels (envelope, data, requestParameters, Tag, item); anything far
@@ -43,6 +43,8 @@ MAX_JSON_DEPTH: Final = 32
 MAX_TAGGED_RESOURCES: Final = 50
 TAG_EVENT_NAMES: Final = frozenset({"TagResources", "UntagResources", "AddTags", "RemoveTags"})
 _REMOVING_EVENT_NAMES: Final = frozenset({"UntagResources", "RemoveTags"})
+# The calls that write tags: the minimum notice counts from the last one (docs/safety.md).
+TAG_WRITE_EVENT_NAMES: Final = ("TagResources", "AddTags")
 STATE_CHANGE_TYPE: Final = "ecs:Instance:StateChange"
 # Both ActionTrail record types carry the same `data`: an API call, and a console operation (the
 # ActionTrail events page lists both types).
@@ -89,6 +91,8 @@ class TagChangeInvocation:
     instance_ids: tuple[str, ...]
     event_name: str
     removed_keys: tuple[str, ...] | None  # for untag calls: the keys removed, None if unknown
+    # When the call was made (the record's eventTime): the minimum notice counts from a tag write.
+    event_time: datetime | None = None
     kind: str = "eventbridge"
 
 
@@ -356,7 +360,27 @@ def _parse_action_trail(event: _CloudEvent, data: dict[str, Any]) -> Invocation:
         instance_ids=unique(_checked_instance_id(field, value) for value in named),
         event_name=str(name),
         removed_keys=removed,
+        event_time=parse_api_time(str(data.get("eventTime") or "")),
     )
+
+
+def tag_call_instances(record: dict[str, Any]) -> tuple[str, ...]:
+    """The instances one ActionTrail record of a tag call was about, read exactly as the
+    EventBridge event of the same call is, so a run that reads ActionTrail and the run the event
+    triggered agree: () for a failed call, or one on another resource or naming none.
+
+    Raises:
+        InvalidInputError: the record cannot be read.
+    """
+    envelope = _CloudEvent(
+        id=str(record.get("eventId") or "actiontrail"),
+        source="acs.ecs",
+        specversion="1.0",
+        type="ecs:ActionTrail:ApiCall",
+        data=record,
+    )
+    parsed = _parse_action_trail(envelope, record)
+    return parsed.instance_ids if isinstance(parsed, TagChangeInvocation) else ()
 
 
 def _request_parameters(data: dict[str, Any]) -> dict[str, Any]:

@@ -21,10 +21,14 @@ from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
+    TAG_WRITE_EVENT_NAMES,
+    Invocation,
+    TagChangeInvocation,
     parse_event,
 )
 from ecs_lifecycle.execute import Execution, execute
 from ecs_lifecycle.model import (
+    TAG_RECORD_MARGIN,
     Action,
     Decision,
     Function,
@@ -33,8 +37,10 @@ from ecs_lifecycle.model import (
     Outcome,
     RunSummary,
     StopRecords,
+    TagWrites,
 )
 from ecs_lifecycle.planning import (
+    anchor_needed,
     check_blast_radius,
     decide_auto_release,
     decide_release,
@@ -106,12 +112,17 @@ def handle(
             log_result(summary, result)
         log_summary(summary)
         return summary.to_dict()
-    return _run(request, invocation.kind, event, context, services)
+    return _run(request, invocation, event, context, services)
 
 
 def _run(
-    request: RunRequest, trigger: str, event: bytes | str, context: Any, services: Services
+    request: RunRequest,
+    invocation: Invocation,
+    event: bytes | str,
+    context: Any,
+    services: Services,
 ) -> dict[str, Any]:
+    trigger = invocation.kind
     clock = services.clock
     now = clock.now()
     with _refusals_logged(request.function):
@@ -129,11 +140,18 @@ def _run(
     # A notice plans for the moment its real run starts: a keep-until that ends before then
     # no longer keeps the instance, and the notice must say so.
     planned_for = request.notice.run_at(now) if request.notice else now
-    decisions = plan(request, instances, planned_for, stop_records)
+    tag_writes = _tag_writes(
+        request, invocation, instances, services, now=planned_for, deadline=deadline
+    )
+    decisions = plan(request, instances, planned_for, stop_records, tag_writes)
     summary = RunSummary(request.function, request.dry_run, request.selection.regions, trigger)
     if stop_records is not None and stop_records.problem is not None:
         summary.notes.append(
             f"no instance is released on the stopped_for basis: {stop_records.problem}"
+        )
+    if tag_writes is not None and tag_writes.problem is not None:
+        summary.notes.append(
+            f"when lifetime tags were written is unknown ({tag_writes.problem}): doubt keeps"
         )
     execution = Execution(
         gateway=gateway,
@@ -144,7 +162,7 @@ def _run(
         force_stop=request.force and request.function is Function.STOP,
         stopped_mode=request.stopped_mode,
         idempotency_seed=_idempotency_seed(request.function, event),
-        recheck=lambda instance, at: decide(request, instance, at, stop_records),
+        recheck=lambda instance, at: decide(request, instance, at, stop_records, tag_writes),
         planned_at=now,
         concurrency=request.settings.concurrency,
         poll_interval=request.settings.poll_seconds,
@@ -197,7 +215,14 @@ def _run(
     log_summary(summary)
     result = summary.to_dict()
     _tell_people(
-        request, result, instances, gateway=gateway, clock=clock, now=now, deadline=deadline
+        request,
+        result,
+        instances,
+        gateway=gateway,
+        clock=clock,
+        now=now,
+        deadline=deadline,
+        tag_writes=tag_writes,
     )
     if summary.failed:
         raise RunFailedError(summary.failed, result)
@@ -214,6 +239,7 @@ def _tell_people(
     now: datetime,
     deadline: datetime,
     refused: bool = False,
+    tag_writes: TagWrites | None = None,
 ) -> None:
     """Notices, reports and the digest (notices.py), when the run has any to send.
 
@@ -233,6 +259,7 @@ def _tell_people(
         now=now,
         deadline=deadline,
         refused=refused,
+        tag_writes=tag_writes,
     )
 
 
@@ -241,9 +268,10 @@ def plan(
     instances: list[Instance],
     now: datetime,
     stop_records: StopRecords | None = None,
+    tag_writes: TagWrites | None = None,
 ) -> list[Decision]:
     """The pure decisions for this request (a manual time outside the window was refused)."""
-    return [decide(request, instance, now, stop_records) for instance in instances]
+    return [decide(request, instance, now, stop_records, tag_writes) for instance in instances]
 
 
 def decide(
@@ -251,6 +279,7 @@ def decide(
     instance: Instance,
     now: datetime,
     stop_records: StopRecords | None = None,
+    tag_writes: TagWrites | None = None,
 ) -> Decision:
     """One instance's decision: the planner's rules, inside the request's selector.
 
@@ -265,7 +294,7 @@ def decide(
             f"no longer matches the selector ({request.selection.describe()})",
             skipped=True,
         )
-    policy = policy_for(request, stop_records)
+    policy = policy_for(request, stop_records, tag_writes)
     if request.function is Function.STOP:
         return decide_stop(instance, policy, now)
     if request.function is Function.RELEASE:
@@ -296,6 +325,48 @@ def _stop_records(
     trail = factory(request.settings, services.clock, deadline, services.stop_requested)
     records: StopRecords = trail.last_stops(regions, now)
     return records
+
+
+def _tag_writes(
+    request: RunRequest,
+    invocation: Invocation,
+    instances: list[Instance],
+    services: Services,
+    *,
+    now: datetime,
+    deadline: datetime,
+) -> TagWrites | None:
+    """When the lifetime-tagged instances' tags were last written: the anchor of the minimum
+    notice, for release and auto-release (the stop function releases nothing).
+
+    From the event when it reports a tag write (its eventTime); otherwise from ActionTrail's
+    TagResources / AddTags records of the last MIN_NOTICE (an older write's notice has run), read
+    only in the regions of the instances whose release time depends on it. None: none does.
+    """
+    if request.function is Function.STOP or request.settings.min_notice <= timedelta(0):
+        return None
+    if (
+        isinstance(invocation, TagChangeInvocation)
+        and invocation.event_name in TAG_WRITE_EVENT_NAMES
+        and invocation.event_time is not None
+    ):
+        at = invocation.event_time
+        return TagWrites(since=at, written=dict.fromkeys(invocation.instance_ids, at))
+    policy = policy_for(request)
+    regions = sorted({i.region for i in instances if anchor_needed(i, policy, now)})
+    if not regions:
+        return None
+    factory = services.stop_trail_factory
+    if factory is None:
+        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - only when needed
+
+        factory = make_stop_trail
+    trail = factory(request.settings, services.clock, deadline, services.stop_requested)
+    # A notice plans for a later moment; the records end now (there are none later yet).
+    until = min(now, services.clock.now())
+    since = min(now - request.settings.min_notice - TAG_RECORD_MARGIN, until)
+    writes: TagWrites = trail.last_tag_writes(regions, since, until)
+    return writes
 
 
 def _load(gateway: Gateway, request: RunRequest) -> tuple[list[Instance], list[str]]:

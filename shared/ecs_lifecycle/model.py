@@ -267,3 +267,24 @@ class StopRecords:
     since: datetime
     last_stop: dict[str, datetime] = field(default_factory=dict)
     problem: str | None = None
+
+
+# A run reads the tag writes of the last MIN_NOTICE and this much more: a write older than that
+# has had its notice, and the margin covers clocks and a run that pages for a while.
+TAG_RECORD_MARGIN: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TagWrites:
+    """When each instance's tags were last written (a TagResources or AddTags call), the anchor
+    of the minimum notice (docs/safety.md, promises).
+
+    From the EventBridge event that reported the call (its `eventTime`), or from ActionTrail's
+    records from `since` on: an instance missing from `written` had no tag call since `since`, so
+    its tags were written before it. `problem` says why the records cannot be trusted (ActionTrail
+    throttled, down, unreadable); then no write time is known and doubt keeps.
+    """
+
+    since: datetime
+    written: dict[str, datetime] = field(default_factory=dict)
+    problem: str | None = None

@@ -19,7 +19,7 @@ from ecs_lifecycle.audit import log_line
 from ecs_lifecycle.clock import Clock
 from ecs_lifecycle.ecs import Gateway
 from ecs_lifecycle.errors import EcsApiError
-from ecs_lifecycle.model import Action, FromTag, Instance, format_api_time
+from ecs_lifecycle.model import Action, FromTag, Instance, TagWrites, format_api_time
 from ecs_lifecycle.notify import (
     Budget,
     Channel,
@@ -62,13 +62,15 @@ def tell_people(
     deadline: datetime | None = None,
     channels: Sequence[Channel] | None = None,
     refused: bool = False,
+    tag_writes: TagWrites | None = None,
 ) -> None:
     """Send what this run owes people, and record it in `result` (`notifications`, `notes`).
 
     `now` is the run's start; `instances` what it read (their owners and names); no message is
     started after `deadline`. `channels`: None builds them from the settings (NOTIFY_URLS),
     retrying on `clock`. `refused`: the run was refused (max_instances), which reports as a
-    failure does.
+    failure does. `tag_writes`: the run's anchors of the minimum notice, so the digest's due
+    times are the ones the run's results said.
 
     Raises:
         NotificationUndeliveredError: a notice run whose notice some channel did not take.
@@ -91,7 +93,7 @@ def tell_people(
         )
         sent.extend((MessageKind.REPORT, outcome) for outcome in post.send(report))
     if request.digest is not None:
-        digest = _digest(request, result, gateway, post, now)
+        digest = _digest(request, result, gateway, post, now, tag_writes=tag_writes)
         sent.extend((MessageKind.DIGEST, outcome) for outcome in digest)
     _record(result, sent)
 
@@ -173,6 +175,8 @@ def _digest(
     gateway: Gateway,
     post: _Post,
     now: datetime,
+    *,
+    tag_writes: TagWrites | None = None,
 ) -> tuple[DeliveryOutcome, ...]:
     """List every instance whose ECS auto-release time falls in the window, and the due times
     the tool will write from lifetime tags within it.
@@ -189,7 +193,7 @@ def _digest(
     window = request.digest
     if not post.channels:
         return ()
-    policy = policy_for(request)
+    policy = policy_for(request, tag_writes=tag_writes)
     try:
         read = [
             instance

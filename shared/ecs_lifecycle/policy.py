@@ -6,12 +6,16 @@ and the digest's due times (notices.py) must read the same policy.
 
 from __future__ import annotations
 
-from ecs_lifecycle.model import StopRecords
+from ecs_lifecycle.model import StopRecords, TagWrites
 from ecs_lifecycle.planning import Policy
 from ecs_lifecycle.settings import RunRequest
 
 
-def policy_for(request: RunRequest, stop_records: StopRecords | None = None) -> Policy:
+def policy_for(
+    request: RunRequest,
+    stop_records: StopRecords | None = None,
+    tag_writes: TagWrites | None = None,
+) -> Policy:
     """The planner's policy for this request: the one place settings become its rules (the
     handler's decisions and the digest's due times read the same)."""
     settings = request.settings
@@ -29,4 +33,5 @@ def policy_for(request: RunRequest, stop_records: StopRecords | None = None) -> 
         horizon=settings.auto_release_horizon,
         stopped_for=request.stopped_for,
         stop_records=stop_records,
+        tag_writes=tag_writes,
     )

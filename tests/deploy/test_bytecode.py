@@ -142,7 +142,7 @@ def test_the_bytecode_check_tells_a_stale_or_missing_module(
     """The check above can fail: an edited source and a deleted .pyc are both named."""
     code = _unzip(packages, "ecs-stop", tmp_path / "code")
     (code / "index.py").write_text((code / "index.py").read_text() + "\n# edited\n")
-    deleted = next((code / "ecs_lifecycle" / "__pycache__").glob("planning.*.pyc"))
+    deleted = next((code / "ecs_lifecycle" / "planning" / "__pycache__").glob("keeps.*.pyc"))
     deleted.unlink()
     completed = subprocess.run(  # noqa: S603 - a local interpreter, fixed arguments
         [runtime.python, "-I", "-S", "-c", VERIFY_BYTECODE, str(code), str(UNCHECKED_HASH_FLAGS)],
@@ -153,7 +153,7 @@ def test_the_bytecode_check_tells_a_stale_or_missing_module(
     )
     problems = json.loads(completed.stdout)["problems"]
     assert sorted(problems) == [
-        "ecs_lifecycle/planning.py: no " + deleted.name,
+        "ecs_lifecycle/planning/keeps.py: no " + deleted.name,
         "index.py: the bytecode is not of this source",
     ]
 

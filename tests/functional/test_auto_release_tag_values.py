@@ -12,7 +12,7 @@ import pytest
 
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.model import Function
-from ecs_lifecycle.timeparse import ceil_to_minute
+from ecs_lifecycle.planning import earliest_release_time
 from tests.support import Runner, alive, by_id, sample
 
 from .test_auto_release import event_for
@@ -53,11 +53,12 @@ def test_the_reconcile_timer_skips_a_capital_m_too(run: Runner, ecs_emulator: Ec
 
     assert by_id(summary)[ambiguous.instance_id]["outcome"] == "skipped"
     assert alive(ecs_emulator, ambiguous.instance_id).auto_release_time is None
-    # Lower-case m is minutes, as documented: six minutes from creation, long passed, so the
-    # release comes after the minimum notice (MIN_NOTICE, 24 hours by default).
+    # Lower-case m is minutes, as documented: six minutes from creation, long passed. Its tags
+    # were written when it was created, days ago (no tag call on record since), so the minimum
+    # notice has run too: as soon as ECS allows (issue 20, the notice's anchor).
     assert by_id(summary)[minutes.instance_id]["outcome"] == "done"
-    assert alive(ecs_emulator, minutes.instance_id).auto_release_time == ceil_to_minute(
-        now + timedelta(hours=24)
+    assert alive(ecs_emulator, minutes.instance_id).auto_release_time == (
+        earliest_release_time(now)
     )
 
 

@@ -7,6 +7,7 @@ so a date ends at midnight in Shanghai. The emulator's fake clock starts at 2026
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from ecs_lifecycle.model import Function
 from tests.support import Runner, alive, by_id, sample
 
 from .test_auto_release import event_for
+from .test_promises import owner_tags
 
 UTC = timezone.utc
 DEV = {"env": "dev"}
@@ -188,31 +190,31 @@ def test_an_unreadable_keep_until_cancels_the_release_time(
 
 
 def test_a_lifetime_long_passed_is_released_after_the_minimum_notice_and_stays_so(
-    run: Runner, ecs_emulator: EcsEmulator
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
 ) -> None:
-    # Tried as a new user would: a 14-day-old instance tagged auto-release=72h.
+    # Tried as a new user would: a 14-day-old instance tagged auto-release=72h. The notice counts
+    # from the tag's write (issue 20): every run says the same time, and the reconcile writes it
+    # to ECS once it is within the horizon.
     instance = ecs_emulator.add_instance(
-        status="Running",
-        tags={**DEV, "auto-release": "72h"},
-        creation_time=ecs_emulator.now() - timedelta(days=14),
+        status="Running", tags=DEV, creation_time=ecs_emulator.now() - timedelta(days=14)
     )
     notice_end = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # the clock is on a whole minute
+    event = owner_tags(ecs_sdk_client, ecs_emulator, instance.instance_id, {"auto-release": "72h"})
 
-    summary = run(Function.AUTO_RELEASE, event_for(TAG_EVENT, instance.instance_id))
+    summary = run(Function.AUTO_RELEASE, event)
 
     entry = by_id(summary)[instance.instance_id]
-    assert entry["outcome"] == "done"
     assert (
         "lifetime already passed; released after the minimum notice at 2026-11-27T06:00Z "
-        "(MIN_NOTICE=24h)"
+        "(MIN_NOTICE=24h from when its tags were written (2026-11-26T06:00Z))"
     ) in entry["reason"]
-    assert alive(ecs_emulator, instance.instance_id).auto_release_time == notice_end
+    assert entry["release_at"] == "2026-11-27T06:00:00Z"
 
-    # Every hourly reconcile until then keeps it where it is.
-    for _ in range(3):
+    # Every hourly reconcile says the same time, and writes it once it is within the horizon.
+    for _ in range(23):
         ecs_emulator.advance(3600)
         summary = run(Function.AUTO_RELEASE, sample("timer-empty-payload.json"))
-        assert "kept as it is" in by_id(summary)[instance.instance_id]["reason"]
+        assert "2026-11-27T06:00Z" in by_id(summary)[instance.instance_id]["reason"]
     assert len(ecs_emulator.calls_to("ModifyInstanceAutoReleaseTime")) == 1
     assert alive(ecs_emulator, instance.instance_id).auto_release_time == notice_end
 
@@ -229,7 +231,12 @@ def test_the_minimum_notice_is_a_setting(
 
     before = ecs_emulator.now()
 
-    run(Function.AUTO_RELEASE, event_for(TAG_EVENT, instance.instance_id), MIN_NOTICE=notice)
+    tagged = {"eventTime": before.strftime("%Y-%m-%dT%H:%M:%SZ")}  # the call's own time
+    run(
+        Function.AUTO_RELEASE,
+        event_for(TAG_EVENT, instance.instance_id, **tagged),
+        MIN_NOTICE=notice,
+    )
 
     set_at = alive(ecs_emulator, instance.instance_id).auto_release_time
     assert set_at is not None

@@ -2,7 +2,8 @@
 
 keep-until is an override of every release that expires by itself: while it lies ahead, stop and
 release leave the instance alone and no auto-release time falls before it. MIN_NOTICE: a release
-time derived from a tag is never sooner than the notice after the run that first sets it.
+time derived from a tag is never sooner than the notice after the run that first sets it, when
+the policy has no anchor (tag_writes); with one: test_planning_release_time.py.
 """
 
 from __future__ import annotations

@@ -28,7 +28,13 @@ from ecs_emulator.services.ecs.instances import (
 )
 from ecs_emulator.services.ecs.regions import describe_regions
 from ecs_emulator.services.ecs.storage import create_snapshot, describe_disks, describe_snapshots
-from ecs_emulator.services.ecs.tags import list_tag_resources, tag_resources, untag_resources
+from ecs_emulator.services.ecs.tags import (
+    add_tags,
+    list_tag_resources,
+    remove_tags,
+    tag_resources,
+    untag_resources,
+)
 
 API_VERSION: Final = "2014-05-26"
 
@@ -51,6 +57,8 @@ OPERATIONS: Final[dict[str, Handler]] = {
     "TagResources": tag_resources,
     "UntagResources": untag_resources,
     "ListTagResources": list_tag_resources,
+    "AddTags": add_tags,
+    "RemoveTags": remove_tags,
 }
 
 SERVICE: Final = Service(name="Ecs", api_version=API_VERSION, operations=OPERATIONS)

@@ -161,3 +161,30 @@ def _resource_id(resource: Instance | Disk | Snapshot) -> str:
     if isinstance(resource, Disk):
         return resource.disk_id
     return resource.snapshot_id
+
+
+def add_tags(state: FleetState, call: Call) -> Body:
+    """AddTags, the older call: one ResourceId, ResourceType, Tag.N.Key / Tag.N.Value; the same
+    effect as TagResources on that one resource (its own error codes are not modelled)."""
+    return tag_resources(state, _one_resource(call))
+
+
+def remove_tags(state: FleetState, call: Call) -> Body:
+    """RemoveTags, the older call: one ResourceId, ResourceType, Tag.N.Key; the same effect as
+    UntagResources with those keys (Tag.N.Value, which the API also takes, is not matched)."""
+    one = _one_resource(call)
+    keys = {
+        f"TagKey.{index}": key
+        for index, (key, _) in enumerate(one.params.tag_pairs("Tag"), start=1)
+        if key is not None
+    }
+    values = {k: v for k, v in one.params.as_dict().items() if not k.startswith("Tag.")}
+    return untag_resources(state, Call(Params({**values, **keys}), call.now, call.host_region))
+
+
+def _one_resource(call: Call) -> Call:
+    params = call.params
+    resource_id = params.require("ResourceId")
+    values = {k: v for k, v in params.as_dict().items() if k != "ResourceId"}
+    values["ResourceId.1"] = resource_id
+    return Call(Params(values), call.now, call.host_region)
