@@ -49,6 +49,7 @@ LAYERS: Final = (
             "ecs_lifecycle.handler.*",
             "ecs_lifecycle.request",
             "ecs_lifecycle.regions",
+            "ecs_lifecycle.fanout.hub",
         ),
     ),
     Layer(
