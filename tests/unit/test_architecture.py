@@ -73,6 +73,7 @@ LAYERS: Final = (
             "ecs_lifecycle.notify",
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
+            "ecs_lifecycle.accounts.spoke",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.
