@@ -38,3 +38,9 @@ OWNER_TAG: Final = "owner"  # whose instance it is, for notices and reports (OWN
 # A notice run's lead time at most: a notice weeks ahead would describe a fleet that has changed.
 MAX_NOTICE: Final = timedelta(days=7)
 MAX_DIGEST: Final = timedelta(days=7)  # the longest window a digest may list
+# Many accounts (account_settings.py): the hub's pace and cap, and the spoke session's length.
+# FC's default quota is counted per second per region; 20 invocations a second stays well under it
+# (the quota itself: UNCONFIRMED, see docs/multi-account.md).
+FANOUT_INVOKES_PER_SECOND: Final = 20.0
+FANOUT_MAX_TARGETS: Final = 2000  # targets (account x region) one scheduled run may dispatch
+SPOKE_SESSION_SECONDS: Final = 900  # the shortest STS session; the provider refreshes it

@@ -7,15 +7,18 @@ the ECS calls in `ecs`, and how decisions are carried out in `apply`.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ecs_lifecycle.account_settings import AccountSettings
+from ecs_lifecycle.accounts.spoke import CredentialsBuilder, spoke_gateway_factory
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
@@ -27,6 +30,7 @@ from ecs_lifecycle.events import (
     parse_event,
 )
 from ecs_lifecycle.execute import Execution, execute
+from ecs_lifecycle.fanout.worker import WorkerTarget, worker_target
 from ecs_lifecycle.model import (
     TAG_RECORD_MARGIN,
     Action,
@@ -77,6 +81,9 @@ class Services:
     # The ActionTrail reader for `stopped_for` (actiontrail.make_stop_trail); imported only by
     # a run that needs it.
     stop_trail_factory: StopTrailFactory | None = None
+    # The spoke role's credentials for a run in a named account (accounts.credentials'
+    # spoke_credentials unless given); used only when an event names an account.
+    spoke_credentials: CredentialsBuilder | None = None
 
 
 def default_services() -> Services:
@@ -99,10 +106,17 @@ def handle(
     """
     quiet_sdk_logs()
     services = services or default_services()
+    raw = event
     with _refusals_logged(function):
         settings = Settings.from_env(function, services.environ)
+        # Many accounts: an event naming an account outside the lists is refused here, before
+        # any cloud call; an event naming none runs exactly as before (fanout/worker.py).
+        target = worker_target(event, AccountSettings.from_env(services.environ))
+        event = target.event
         invocation = parse_event(event)
         request = request_for(function, invocation, settings)
+        if target.account_id is not None:
+            services = _in_account(function, target, request, services)
     if isinstance(request, NothingToDo):
         summary = RunSummary(
             function, settings.dry_run, request.regions, invocation.kind, notes=[request.reason]
@@ -112,7 +126,35 @@ def handle(
             log_result(summary, result)
         log_summary(summary)
         return summary.to_dict()
-    return _run(request, invocation, event, context, services)
+    return _run(request, invocation, raw, context, services)
+
+
+def _in_account(
+    function: Function,
+    target: WorkerTarget,
+    request: RunRequest | NothingToDo,
+    services: Services,
+) -> Services:
+    """The services of a run in the target's account: its ECS calls on the spoke role."""
+    assert target.account_id is not None  # noqa: S101 - the caller checked
+    if isinstance(request, RunRequest) and request.stopped_for is not None:
+        # ActionTrail's reader signs with the runtime role: it would read the wrong account.
+        raise InvalidInputError("stopped_for", "is not supported yet in a named account")
+    accounts = AccountSettings.from_env(services.environ)
+    assert accounts.spoke_role_name is not None  # noqa: S101 - configured implies it
+    builder = services.spoke_credentials
+    if builder is None:
+        module = importlib.import_module("ecs_lifecycle.accounts.credentials")
+        builder = module.spoke_credentials
+    factory = spoke_gateway_factory(
+        builder,
+        function=function,
+        account_id=target.account_id,
+        role_name=accounts.spoke_role_name,
+        external_id=accounts.external_id,
+        task_id=target.task_id,
+    )
+    return replace(services, gateway_factory=factory)
 
 
 def _run(

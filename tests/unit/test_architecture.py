@@ -49,6 +49,7 @@ LAYERS: Final = (
             "ecs_lifecycle.handler.*",
             "ecs_lifecycle.request",
             "ecs_lifecycle.regions",
+            "ecs_lifecycle.fanout.hub",
         ),
     ),
     Layer(
@@ -70,6 +71,7 @@ LAYERS: Final = (
             "ecs_lifecycle.notify",
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
+            "ecs_lifecycle.accounts.spoke",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.

@@ -1,0 +1,1 @@
+"""Many accounts: the seams to the account directory and FC's async invocation (ports.py)."""
