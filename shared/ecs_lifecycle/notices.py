@@ -1,6 +1,6 @@
 """What a run tells people, and when: the notice before it, the report after it, the digest.
 
-notify.py renders and delivers; this module decides what a run owes: a notice run (the `notice`
+notify/ renders and delivers; this module decides what a run owes: a notice run (the `notice`
 option) sends what the real run will do, and fails when nobody received it; any other run sends
 a report when NOTIFY_ON asks for one; a reconcile with the `digest` option lists what ECS itself
 auto-releases soon. A report or digest that cannot be delivered never undoes or blocks the ECS
@@ -20,17 +20,11 @@ from ecs_lifecycle.clock import Clock
 from ecs_lifecycle.ecs import Gateway
 from ecs_lifecycle.errors import EcsApiError
 from ecs_lifecycle.model import Action, FromTag, Instance, TagWrites, format_api_time
-from ecs_lifecycle.notify import (
-    Budget,
-    Channel,
-    DeliveryOutcome,
-    KeepHint,
-    MessageKind,
-    Notification,
-    build_channels,
-    require_delivered,
-    send_all,
-)
+from ecs_lifecycle.notify.channel import Channel
+from ecs_lifecycle.notify.channels import build_channels
+from ecs_lifecycle.notify.message import KeepHint, MessageKind, Notification
+from ecs_lifecycle.notify.send import DeliveryOutcome, require_delivered, send_all
+from ecs_lifecycle.notify.transport import Budget
 from ecs_lifecycle.notify_settings import (
     NotifyOn,
 )

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ecs_lifecycle.notify import CHANNEL_TYPES, MessageKind, Notification
+from ecs_lifecycle.notify.channels import CHANNEL_TYPES
+from ecs_lifecycle.notify.message import MessageKind, Notification
 from ecs_lifecycle.notify_settings import ChannelConfig, ChannelKind
 from tests.deploy.checks import event_matches
 

@@ -19,7 +19,7 @@ from werkzeug import Request, Response
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.errors import ConfigError, InvalidInputError, RunFailedError
 from ecs_lifecycle.model import Function
-from ecs_lifecycle.notify import NotificationUndeliveredError
+from ecs_lifecycle.notify.send import NotificationUndeliveredError
 from tests.support import Runner, alive, by_id
 
 UTC = timezone.utc

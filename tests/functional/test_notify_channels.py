@@ -27,20 +27,12 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ecs_lifecycle.notify import (
-    CHANNEL_TYPES,
-    Budget,
-    Channel,
-    ChannelRetry,
-    Delivery,
-    InMemoryChannel,
-    KeepHint,
-    MessageKind,
-    Notification,
-    NotificationError,
-    build_channels,
-    send_all,
-)
+from ecs_lifecycle.notify.channel import Channel, Delivery, NotificationError
+from ecs_lifecycle.notify.channels import CHANNEL_TYPES, build_channels
+from ecs_lifecycle.notify.memory import InMemoryChannel
+from ecs_lifecycle.notify.message import KeepHint, MessageKind, Notification
+from ecs_lifecycle.notify.send import send_all
+from ecs_lifecycle.notify.transport import Budget, ChannelRetry
 from ecs_lifecycle.notify_settings import (
     ChannelConfig,
     ChannelKind,

@@ -19,7 +19,8 @@ from ecs_lifecycle.ecs import make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, RunFailedError
 from ecs_lifecycle.handler import Services, handle
 from ecs_lifecycle.model import SNAPSHOT_INSTANCE_TAG, Function
-from ecs_lifecycle.notify import InMemoryChannel, KeepHint, MessageKind, Notification
+from ecs_lifecycle.notify.memory import InMemoryChannel
+from ecs_lifecycle.notify.message import KeepHint, MessageKind, Notification
 from tests.support import SAMPLES, Runner, alive, by_id, sample
 
 DEV = {"env": "dev"}

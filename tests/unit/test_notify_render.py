@@ -9,16 +9,10 @@ from typing import Any
 
 import pytest
 
-from ecs_lifecycle.notify import (
-    Budget,
-    InMemoryChannel,
-    KeepHint,
-    MessageKind,
-    Notification,
-    NotificationUndeliveredError,
-    require_delivered,
-    send_all,
-)
+from ecs_lifecycle.notify.memory import InMemoryChannel
+from ecs_lifecycle.notify.message import KeepHint, MessageKind, Notification
+from ecs_lifecycle.notify.send import NotificationUndeliveredError, require_delivered, send_all
+from ecs_lifecycle.notify.transport import Budget
 from tests.support import REPO
 
 KEEP = KeepHint("keep-until", "2026-12-03")
