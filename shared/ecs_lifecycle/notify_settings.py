@@ -1,6 +1,6 @@
 """Notification settings, parsed once: NOTIFY_URLS, the signing secrets, NOTIFY_ON.
 
-Kept apart from the channels (notify.py), which bring HTTP, signing and rendering: every run
+Kept apart from the channels (notify/), which bring HTTP, signing and rendering: every run
 parses its settings, but only a run with somewhere to send a message imports the channels.
 """
 

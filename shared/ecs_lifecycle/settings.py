@@ -86,7 +86,7 @@ class Settings:
     min_notice: timedelta = defaults.MIN_NOTICE
     auto_release_horizon: timedelta = defaults.AUTO_RELEASE_HORIZON
     owner_tag: str = defaults.OWNER_TAG  # groups notices and reports per owner
-    # NOTIFY_URLS, the signing secrets and NOTIFY_ON (notify.py); no channel by default.
+    # NOTIFY_URLS, the signing secrets and NOTIFY_ON (notify/); no channel by default.
     notify: NotifySettings = field(default_factory=NotifySettings)
     endpoint: str | None = None
     protocol: defaults.EndpointProtocol = defaults.PROTOCOLS[0]
