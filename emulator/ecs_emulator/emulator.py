@@ -16,10 +16,11 @@ from types import TracebackType
 
 from ecs_emulator import world
 from ecs_emulator.actiontrail import TrailLog
-from ecs_emulator.auth import EmulatorCredentials, RequestVerifier
+from ecs_emulator.auth import EmulatorCredentials
 from ecs_emulator.clock import Clock, FakeClock, SystemClock
 from ecs_emulator.fleet import DiskSpec, InstanceSpec
 from ecs_emulator.hooks import FaultHooks
+from ecs_emulator.iam import DEFAULT_MAX_SESSION_SECONDS, HOME_ACCOUNT, Role, check_account
 from ecs_emulator.model import CallRecord, DiskView, InstanceView, ReleaseRecord, SnapshotView
 from ecs_emulator.server import Backend, Dispatcher, Listener
 from ecs_emulator.state import EmulatorSettings, FleetState
@@ -60,7 +61,7 @@ class EcsEmulator(FaultHooks):
 
     def _new_backend(self, clock: Clock) -> Backend:
         state = FleetState(replace(self._initial_settings), self.seed)
-        return Backend(clock, state, RequestVerifier(self._credentials))
+        return Backend(clock, state, self._credentials, seed=self.seed)
 
     # ----- server lifecycle (server.py's Listener) ----------------------------------------
     def start(self) -> EcsEmulator:
@@ -107,7 +108,7 @@ class EcsEmulator(FaultHooks):
         """Accept ``credentials`` (and ``others``) from now on, instead of the current ones."""
         with self._lock:
             self._credentials = [credentials, *others]
-            self._backend.verifier = RequestVerifier(self._credentials)
+            self._backend.accept(self._credentials)
 
     @property
     def internal_errors(self) -> list[BaseException]:
@@ -149,16 +150,40 @@ class EcsEmulator(FaultHooks):
         instance_type: str = "ecs.g7.large",
         zone: str | None = None,
         lock_reasons: Sequence[str] = (),
+        account: str | None = None,
     ) -> InstanceView:
-        """Add one instance (by default running, untagged, pay-as-you-go): InstanceSpec's fields."""
+        """Add one instance (by default running, untagged, pay-as-you-go): InstanceSpec's fields;
+        ``account``: it lives there, seen only by that account's sessions (default: home)."""
         fields = {k: v for k, v in locals().items() if k not in ("self", "tags", "lock_reasons")}
+        del fields["account"]
         spec = InstanceSpec(**fields, tags=dict(tags or {}), lock_reasons=tuple(lock_reasons))
-        return self.add_fleet([spec])[0]
+        return self.add_fleet([spec], account=account)[0]
 
-    def add_fleet(self, specs: Iterable[InstanceSpec]) -> list[InstanceView]:
+    def add_fleet(
+        self, specs: Iterable[InstanceSpec], *, account: str | None = None
+    ) -> list[InstanceView]:
         with self._lock:
-            now, state = self._backend.clock.now(), self._backend.state
+            now, state = self._backend.clock.now(), self._account(account)
             return [world.add_instance(state, spec, now).view() for spec in specs]
+
+    def add_role(
+        self,
+        account: str,
+        name: str,
+        *,
+        trusted_accounts: Iterable[str] = (HOME_ACCOUNT,),
+        external_id: str | None = None,
+        max_session_seconds: int = DEFAULT_MAX_SESSION_SECONDS,
+    ) -> str:
+        """A RAM role in ``account`` that ``trusted_accounts`` may assume (with ``external_id``,
+        if given); returns its ARN. The emulator's own keys are HOME_ACCOUNT's."""
+        trusted = frozenset(check_account(a) for a in trusted_accounts)
+        role = Role(check_account(account), name, trusted, external_id, max_session_seconds)
+        self._backend.iam.add_role(role)
+        return role.arn
+
+    def _account(self, account: str | None) -> FleetState:  # hold the lock
+        return self._backend.account(check_account(account or HOME_ACCOUNT))
 
     def update_instance(
         self,
@@ -175,35 +200,45 @@ class EcsEmulator(FaultHooks):
         (:func:`ecs_emulator.world.update_instance`; ``lock_reasons=[]`` lifts every lock)."""
         changes = {k: v for k, v in locals().items() if k not in ("self", "instance_id")}
         with self._lock:
-            return world.update_instance(self._settled(), instance_id, **changes).view()
+            return world.update_instance(self._holding(instance_id), instance_id, **changes).view()
 
     def attach_disk(self, instance_id: str, spec: DiskSpec | None = None) -> DiskView:
         """Attach a new data disk to an instance (what AttachDisk does), behind the API's back."""
         with self._lock:
-            state, now = self._settled(), self._backend.clock.now()
+            state, now = self._holding(instance_id), self._backend.clock.now()
             return world.attach_disk(state, instance_id, spec or DiskSpec(), now).view()
 
     def release_now(self, instance_id: str) -> None:
         """Release an instance outside the API (someone else did it, e.g. in the console)."""
         with self._lock:
-            state = self._settled()
+            state = self._holding(instance_id)
             state.release(world.live_instance(state, instance_id), self.now(), "external")
 
-    def _settled(self) -> FleetState:
-        """The state with every time-driven change due by now applied (hold the lock)."""
-        self._backend.state.settle(self._backend.clock.now())
-        return self._backend.state
+    def _settled(self, account: str | None = None) -> FleetState:
+        """The account's state with every time-driven change due by now applied (hold the lock)."""
+        state = self._account(account)
+        state.settle(self._backend.clock.now())
+        return state
+
+    def _holding(self, instance_id: str) -> FleetState:
+        """The settled state of the account that holds (or held) ``instance_id``; else home's."""
+        for account, state in list(self._backend.accounts.items()):
+            if instance_id in state.instances or instance_id in state.released:
+                return self._settled(account)
+        return self._settled()
 
     # ----- what the world holds ------------------------------------------------------------
     def instance(self, instance_id: str, *, include_released: bool = False) -> InstanceView | None:
         """The instance as of now, or None once it is released (or if it never existed)."""
         with self._lock:
-            return world.find_instance(self._settled(), instance_id, include_released)
+            return world.find_instance(self._holding(instance_id), instance_id, include_released)
 
-    def instances(self, region: str | None = None) -> list[InstanceView]:
-        """Live instances in creation order (of one region, or all)."""
+    def instances(
+        self, region: str | None = None, *, account: str | None = None
+    ) -> list[InstanceView]:
+        """Live instances in creation order (of one region, or all; of one account, or home)."""
         with self._lock:
-            return world.instances(self._settled(), region)
+            return world.instances(self._settled(account), region)
 
     @property
     def released_ids(self) -> dict[str, ReleaseRecord]:
@@ -239,4 +274,4 @@ class EcsEmulator(FaultHooks):
 
     def clear_calls(self) -> None:
         with self._lock:
-            self._backend.calls = []
+            self._backend.calls.clear()

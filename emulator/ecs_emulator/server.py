@@ -26,19 +26,21 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import InitVar, dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl
 
 from pytest_httpserver.httpserver import HTTPServerBase
 from werkzeug import Request, Response
 
-from ecs_emulator.auth import RequestVerifier, SignedRequest
+from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedRequest
 from ecs_emulator.changes import MidRunChanges
 from ecs_emulator.clock import Clock
 from ecs_emulator.errors import ApiError, api_error
 from ecs_emulator.faults import FaultDecision, FaultInjector, FaultKind
+from ecs_emulator.iam import HOME_ACCOUNT, Caller, Iam
 from ecs_emulator.model import CallRecord
 from ecs_emulator.service import Call, Handler
 from ecs_emulator.services import operation
@@ -63,15 +65,39 @@ _PRE_EFFECT_FAULTS: Final = (
 
 @dataclass
 class Backend:
-    """What requests act on and leave behind; the emulator's ``reset`` makes a new one."""
+    """What requests act on and leave behind; the emulator's ``reset`` makes a new one.
+
+    ``state`` is the home account's (the emulator's own keys act there); every other account a
+    session acts in gets its own fleet on first use, sharing the settings (``accounts``).
+    """
 
     clock: Clock
     state: FleetState
-    verifier: RequestVerifier
+    credentials: InitVar[Sequence[EmulatorCredentials]]
+    seed: int = 0
+    iam: Iam = field(default_factory=Iam)
+    verifier: RequestVerifier = field(init=False)
     faults: FaultInjector = field(default_factory=FaultInjector)
     changes: MidRunChanges = field(default_factory=MidRunChanges)
     calls: list[CallRecord] = field(default_factory=list)
     internal_errors: list[BaseException] = field(default_factory=list)
+    accounts: dict[str, FleetState] = field(default_factory=dict)
+
+    def __post_init__(self, credentials: Sequence[EmulatorCredentials]) -> None:
+        self.accounts.setdefault(HOME_ACCOUNT, self.state)
+        self.accept(credentials)
+
+    def accept(self, credentials: Sequence[EmulatorCredentials]) -> None:
+        """Accept these long-term keys (and, always, the sessions STS issued) from now on."""
+        self.verifier = RequestVerifier(credentials, self.iam.session_credentials)
+
+    def account(self, account: str) -> FleetState:
+        """The account's fleet (hold the emulator's lock); ids never collide across accounts."""
+        state = self.accounts.get(account)
+        if state is None:
+            seed = self.seed + zlib.crc32(account.encode())
+            state = self.accounts[account] = FleetState(self.state.settings, seed)
+        return state
 
 
 class HttpServer(HTTPServerBase):
@@ -124,12 +150,13 @@ class Listener:
         return f"{self._server.format_host(self._host)}:{self._server.port}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class _CallContext:
     action: str
     params: dict[str, str]
     region: str | None
     request_id: str
+    account: str | None = None  # once the signature is checked
 
 
 class Dispatcher:
@@ -152,7 +179,9 @@ class Dispatcher:
         region = business.get("RegionId") or host_region
         context = _CallContext(action, business, region, request_id)
         try:
-            backend.verifier.verify(_signed_request(request, query_pairs))
+            access_key_id = backend.verifier.verify(_signed_request(request, query_pairs))
+            caller = backend.iam.caller(access_key_id, backend.clock.now())
+            context.account = caller.account
             handler = _route(action, request.headers.get("x-acs-version") or query.get("Version"))
         except ApiError as error:
             return self._answer_error(backend, context, error)
@@ -165,7 +194,7 @@ class Dispatcher:
 
         backend.changes.fire(action, before=True)
         try:
-            body = self._operate(backend, handler, context, host_region)
+            body = self._operate(backend, handler, context, host_region, caller)
         except ApiError as error:
             return self._answer_error(backend, context, error)
         except Exception as error:  # noqa: BLE001 - a bug in the emulator must still answer
@@ -181,15 +210,21 @@ class Dispatcher:
         return _json_response(200, {"RequestId": request_id, **body}, request_id)
 
     def _operate(
-        self, backend: Backend, handler: Handler, context: _CallContext, host_region: str | None
+        self,
+        backend: Backend,
+        handler: Handler,
+        context: _CallContext,
+        host_region: str | None,
+        caller: Caller,
     ) -> dict[str, object]:
         action, business, region = context.action, context.params, context.region
         with self._lock:
-            state = backend.state
+            state = backend.account(caller.account)
             now = backend.clock.now()
             state.settle(now)
+            call = Call(Params(business), now, host_region, caller, backend.iam)
             try:
-                body = handler(state, Call(Params(business), now, host_region))
+                body = handler(state, call)
             except ApiError as error:
                 state.trail.record_call(
                     action, business, at=now, region=region, error_code=error.code
@@ -264,6 +299,7 @@ class Dispatcher:
                     region=context.region,
                     request_id=context.request_id,
                     fault=fault,
+                    account=context.account,
                 )
             )
 

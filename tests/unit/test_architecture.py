@@ -72,6 +72,7 @@ LAYERS: Final = (
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
             "ecs_lifecycle.accounts.spoke",
+            "ecs_lifecycle.accounts.credentials",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.
@@ -244,8 +245,8 @@ def test_each_emulated_service_is_registered_once_by_its_api_version() -> None:
     rooms = {
         module.split(".")[2] for module in graph if module.startswith("ecs_emulator.services.")
     }
-    assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail"}
-    assert rooms == {"ecs", "actiontrail"}
+    assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail", "Sts"}
+    assert rooms == {"ecs", "actiontrail", "sts"}
     assert {f"ecs_emulator.services.{room}" for room in rooms} <= graph["ecs_emulator.services"]
 
 
