@@ -220,10 +220,10 @@ class EcsEmulator(FaultHooks):
         state.settle(self._backend.clock.now())
         return state
 
-    def _holding(self, instance_id: str) -> FleetState:
-        """The settled state of the account that holds (or held) ``instance_id``; else home's."""
+    def _holding(self, instance_id: str | None) -> FleetState:
+        """The settled state of the account holding (or that held) it, instance or disk; home's."""
         for account, state in list(self._backend.accounts.items()):
-            if instance_id in state.instances or instance_id in state.released:
+            if any(instance_id in held for held in (state.instances, state.released, state.disks)):
                 return self._settled(account)
         return self._settled()
 
@@ -248,7 +248,7 @@ class EcsEmulator(FaultHooks):
 
     def disks(self, instance_id: str | None = None) -> list[DiskView]:
         with self._lock:
-            return world.disks(self._settled(), instance_id)
+            return world.disks(self._holding(instance_id), instance_id)
 
     def snapshots(
         self, *, instance_id: str | None = None, disk_id: str | None = None

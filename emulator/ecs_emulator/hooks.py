@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from ecs_emulator.faults import FaultInjector, FaultRule, InstanceFailure
 from ecs_emulator.server import Backend
+from ecs_emulator.state import FleetState
 
 
 class FaultHooks:
@@ -18,6 +19,10 @@ class FaultHooks:
     seed: int
     _lock: threading.RLock
     _backend: Backend
+
+    # EcsEmulator's: the settled state of the account the resource is in.
+    def _holding(self, resource_id: str | None) -> FleetState:
+        raise NotImplementedError
 
     # ----- faults and mid-run changes (faults.py, changes.py) -------------------------------
     def set_faults(self, rules: Sequence[FaultRule], seed: int | None = None) -> None:
@@ -50,7 +55,7 @@ class FaultHooks:
             instance_id, operation=operation, code=code, status=status, message=message, times=times
         )
         with self._lock:
-            self._backend.state.failures.append(failure)
+            self._holding(instance_id).failures.append(failure)
 
     fail_resource = fail_instance
 

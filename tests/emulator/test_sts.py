@@ -147,3 +147,21 @@ def test_add_role_checks_account_ids(emu: EcsEmulator) -> None:
         emu.add_role("123", "spoke")
     with pytest.raises(ValueError, match="16 digits"):
         emu.add_instance(account="not-an-account")
+
+
+def test_the_test_hooks_reach_an_instance_in_its_own_account(
+    emu: EcsEmulator, sdk_error: SdkError
+) -> None:
+    arn = emu.add_role(SPOKE, "spoke")
+    instance = emu.add_instance(region="cn-hangzhou", account=SPOKE, disks=2)
+    assert len(emu.disks(instance.instance_id)) == 2
+    emu.update_instance(instance.instance_id, tags={"owner": "ana"})
+    emu.fail_instance(instance.instance_id, operation="StopInstance")
+    client = session_client(emu, provider(emu, arn).get_credentials())
+    request = ecs.StopInstanceRequest(instance_id=instance.instance_id)
+    error = sdk_error(lambda: client.stop_instance(request))
+    assert error.code == "IncorrectInstanceStatus"
+    found = emu.instance(instance.instance_id)
+    assert found is not None
+    assert found.tags == {"owner": "ana"}
+    assert found.status == "Running"
