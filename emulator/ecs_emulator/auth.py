@@ -49,7 +49,7 @@ import base64
 import hashlib
 import hmac
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
@@ -200,8 +200,14 @@ def _parse_authorization(header: str) -> _Authorization:
 class RequestVerifier:
     """Checks each request against the configured credentials (one or several access keys)."""
 
-    def __init__(self, credentials: Iterable[EmulatorCredentials]) -> None:
+    def __init__(
+        self,
+        credentials: Iterable[EmulatorCredentials],
+        issued: Callable[[str], EmulatorCredentials | None] | None = None,
+    ) -> None:
         self._by_key: dict[str, EmulatorCredentials] = {c.access_key_id: c for c in credentials}
+        # Keys issued while the emulator runs (STS sessions, ecs_emulator.iam), looked up second.
+        self._issued = issued
         self.nonces = NonceRegistry()
 
     def verify(self, request: SignedRequest) -> str:
@@ -220,6 +226,8 @@ class RequestVerifier:
 
     def _credentials_for(self, access_key_id: str, token: str | None) -> EmulatorCredentials:
         credentials = self._by_key.get(access_key_id)
+        if credentials is None and self._issued is not None:
+            credentials = self._issued(access_key_id)
         if credentials is None:
             raise api_error("InvalidAccessKeyId.NotFound")
         if credentials.security_token is None:

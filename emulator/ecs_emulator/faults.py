@@ -28,6 +28,8 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Final
 
+from ecs_emulator.errors import api_error
+
 if TYPE_CHECKING:
     from ecs_emulator.clock import Clock
 
@@ -171,6 +173,27 @@ class InstanceFailure:
     status: int
     message: str
     times: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        resource_id: str,
+        *,
+        operation: str,
+        code: str = "IncorrectInstanceStatus",
+        status: int = 403,
+        message: str | None = None,
+        times: int | None = None,
+    ) -> InstanceFailure:
+        """Make ``operation`` fail for this one resource with ``code`` (``times`` None = always).
+
+        In an all-or-nothing batch (DeleteInstances, StopInstances AllTogether) the whole call
+        fails; with StopInstances SuccessFirst only this instance's result carries the code.
+        Works for disk ids too (``operation="CreateSnapshot", code="QuotaExceed.Snapshot"``).
+        The message defaults to the code's own (:mod:`ecs_emulator.errors`).
+        """
+        message = message or api_error(code).message
+        return cls(resource_id, operation, code, status, message, times)
 
     def consume(self) -> bool:
         """True if the failure applies to this call (and counts it down)."""

@@ -269,3 +269,5 @@ class CallRecord:
     region: str | None
     request_id: str
     fault: str | None = None
+    # The account the signer acts in (ecs_emulator.iam); None if the signature was refused.
+    account: str | None = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ecs_emulator.iam import Caller, Iam
 from ecs_emulator.wire import Params
 
 if TYPE_CHECKING:
@@ -24,11 +25,14 @@ Body = dict[str, object]
 
 @dataclass(frozen=True)
 class Call:
-    """One authenticated request: its business parameters, the time, and the host's region."""
+    """One authenticated request: its business parameters, the time, the host's region, who
+    signed it, and the cloud's identities (which only STS changes)."""
 
     params: Params
     now: datetime
     host_region: str | None
+    caller: Caller | None = None
+    iam: Iam | None = None
 
 
 # An operation: the account's state and one call in, the JSON body of a 200 answer out (the

@@ -7,7 +7,6 @@ the ECS calls in `ecs`, and how decisions are carried out in `apply`.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ecs_lifecycle.account_settings import AccountSettings
+from ecs_lifecycle.accounts.credentials import spoke_credentials
 from ecs_lifecycle.accounts.spoke import CredentialsBuilder, spoke_gateway_factory
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
@@ -142,10 +142,7 @@ def _in_account(
         raise InvalidInputError("stopped_for", "is not supported yet in a named account")
     accounts = AccountSettings.from_env(services.environ)
     assert accounts.spoke_role_name is not None  # noqa: S101 - configured implies it
-    builder = services.spoke_credentials
-    if builder is None:
-        module = importlib.import_module("ecs_lifecycle.accounts.credentials")
-        builder = module.spoke_credentials
+    builder = services.spoke_credentials or spoke_credentials
     factory = spoke_gateway_factory(
         builder,
         function=function,

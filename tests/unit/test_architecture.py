@@ -72,6 +72,7 @@ LAYERS: Final = (
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
             "ecs_lifecycle.accounts.spoke",
+            "ecs_lifecycle.accounts.credentials",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.
@@ -81,6 +82,8 @@ LAYERS: Final = (
         (
             "ecs_emulator",
             "ecs_emulator.emulator",
+            "ecs_emulator.hooks",
+            "ecs_emulator.server",
             "ecs_emulator.client",
             "ecs_emulator.pytest_plugin",
         ),
@@ -242,9 +245,25 @@ def test_each_emulated_service_is_registered_once_by_its_api_version() -> None:
     rooms = {
         module.split(".")[2] for module in graph if module.startswith("ecs_emulator.services.")
     }
-    assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail"}
-    assert rooms == {"ecs", "actiontrail"}
+    assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail", "Sts"}
+    assert rooms == {"ecs", "actiontrail", "sts"}
     assert {f"ecs_emulator.services.{room}" for room in rooms} <= graph["ecs_emulator.services"]
+
+
+def test_the_emulator_is_walked_and_its_registry_sits_above_the_state_it_serves() -> None:
+    graph = import_graph(SOURCES)
+    walked = {"ecs_emulator.services", "ecs_emulator.server", "ecs_emulator.state"}
+    assert walked | {"ecs_emulator.actiontrail", "ecs_emulator.services.actiontrail"} <= set(graph)
+    below = {"ecs_emulator.state", "ecs_emulator.actiontrail", "ecs_emulator.service"}
+    reached: set[str] = set()
+    todo = list(below)
+    while todo:
+        for target in graph[todo.pop()] - reached:
+            reached.add(target)
+            todo.append(target)
+    assert not {
+        m for m in reached if m.startswith(("ecs_emulator.services", "ecs_emulator.server"))
+    }
 
 
 # ----- the checker can fail --------------------------------------------------------------------

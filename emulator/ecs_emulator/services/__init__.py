@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from typing import Final
 
 from ecs_emulator.service import Handler, Service
-from ecs_emulator.services import actiontrail, ecs
+from ecs_emulator.services import actiontrail, ecs, sts
 
 SERVICES: Final[Mapping[str, Service]] = {
     service.api_version: service
     for service in (
         ecs.SERVICE,
         actiontrail.SERVICE,
+        sts.SERVICE,
     )
 }
 DEFAULT_SERVICE: Final = ecs.SERVICE
