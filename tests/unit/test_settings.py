@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from ecs_lifecycle.errors import ConfigError, InvalidInputError, SelectorRequiredError
@@ -247,7 +248,7 @@ OPTION_VALUES = st.one_of(
 )
 # Generating five options of mixed types can take over a second on a loaded 2-core CI machine;
 # the health check times the generator, not the code under test, so it is not a finding here.
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@hypothesis_settings(suppress_health_check=[HealthCheck.too_slow])
 def test_any_options_build_a_request_or_are_refused_cleanly(
     function: Function, options: dict[str, Any]
 ) -> None:
