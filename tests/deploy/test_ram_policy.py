@@ -31,7 +31,7 @@ from .checks import REPO_ROOT
 POLICY: Final = REPO_ROOT / "deploy" / "ram-policy.json"
 TRUST: Final = REPO_ROOT / "deploy" / "trust-policy.json"
 RENDER_TOOL: Final = REPO_ROOT / "tools" / "render_policy.py"
-GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "ecs.py"
+GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "ecs"
 TRAIL_GATEWAY: Final = REPO_ROOT / "shared" / "ecs_lifecycle" / "actiontrail.py"
 SERVICES: Final = frozenset({"ecs", "actiontrail"})
 EVENTS: Final = SAMPLES
@@ -74,10 +74,12 @@ def _pascal(snake: str) -> str:
 
 def statically_called() -> set[str]:
     """ECS actions named in the gateway: SDK methods (snake_case) and the operation labels."""
-    source = GATEWAY.read_text()
-    methods = set(re.findall(r"""_sender\(\s*["']([a-z_]+)["']""", source))
+    source = "\n".join(path.read_text() for path in sorted(GATEWAY.glob("*.py")))
+    methods = set(re.findall(r"""\bsender\(\s*["']([a-z_]+)["']""", source))
     methods |= set(re.findall(r"\bclient\.([a-z][a-z_]+)\(", source))
-    labels = set(re.findall(r"""self\._(?:call|pages)\(\s*["']([A-Z][A-Za-z]+)["']""", source))
+    labels = set(
+        re.findall(r"""\b(?:call|pages)\(\s*(?:caller,\s*)?["']([A-Z][A-Za-z]+)["']""", source)
+    )
     return {_pascal(method) for method in methods} | labels
 
 

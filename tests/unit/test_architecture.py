@@ -334,3 +334,38 @@ def test_the_walk_sees_every_kind_of_import(tmp_path: Path) -> None:
     graph = import_graph({"toy": package})
     assert graph["toy.top"] == {"toy.base", "toy.sub.leaf", "toy.typed", "toy.late"}
     assert graph["toy.base"] == set()
+
+
+# ----- the house stays small (issue #22) ---------------------------------------------------------
+MAX_MODULE_LINES: Final = 500
+MAX_CLASS_LINES: Final = 250
+
+
+def oversized(root: Path) -> list[str]:
+    """Every module under `root` over MAX_MODULE_LINES and every class over MAX_CLASS_LINES."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            found.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_CLASS_LINES:
+                    found.append(f"{name}: class {node.name} is {lines} lines")
+    return found
+
+
+def test_no_module_in_shared_is_over_500_lines_and_no_class_over_250() -> None:
+    assert oversized(REPO / "shared") == []
+
+
+def test_the_size_check_names_a_long_module_and_a_long_class(tmp_path: Path) -> None:
+    body = "".join(f"    x{n} = {n}\n" for n in range(MAX_CLASS_LINES))
+    (tmp_path / "big.py").write_text("class Big:\n" + body + "\n" * MAX_MODULE_LINES)
+    (tmp_path / "small.py").write_text("class Small:\n    x = 1\n")
+    assert oversized(tmp_path) == [
+        f"big.py: {MAX_CLASS_LINES + 1 + MAX_MODULE_LINES} lines",
+        f"big.py: class Big is {MAX_CLASS_LINES + 1} lines",
+    ]
