@@ -72,6 +72,10 @@ LAYERS: Final = (
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
             "ecs_lifecycle.accounts.spoke",
+            "ecs_lifecycle.accounts.directory",
+            "ecs_lifecycle.accounts.invoker",
+            "ecs_lifecycle.accounts.gateways",
+            "ecs_lifecycle.accounts.sdk_calls",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.
@@ -83,6 +87,7 @@ LAYERS: Final = (
             "ecs_emulator.emulator",
             "ecs_emulator.client",
             "ecs_emulator.pytest_plugin",
+            "ecs_emulator.hub_cloud",  # Resource Directory and FC 3.0 (ROA), on their own port
         ),
     ),
     Layer("emulator services", ("ecs_emulator.services", "ecs_emulator.services.*")),
@@ -243,8 +248,14 @@ def test_each_emulated_service_is_registered_once_by_its_api_version() -> None:
         module.split(".")[2] for module in graph if module.startswith("ecs_emulator.services.")
     }
     assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail"}
-    assert rooms == {"ecs", "actiontrail"}
-    assert {f"ecs_emulator.services.{room}" for room in rooms} <= graph["ecs_emulator.services"]
+    # The hub's two services are served by ecs_emulator.hub_cloud, which routes FC's ROA paths.
+    assert rooms == {"ecs", "actiontrail"} | {"resourcemanager", "fc"}
+    registered = {"ecs", "actiontrail"}
+    assert {f"ecs_emulator.services.{room}" for room in registered} <= graph[
+        "ecs_emulator.services"
+    ]
+    hub_rooms = {f"ecs_emulator.services.{room}" for room in rooms - registered}
+    assert hub_rooms <= graph["ecs_emulator.hub_cloud"]
 
 
 # ----- the checker can fail --------------------------------------------------------------------
