@@ -38,6 +38,7 @@ LAYERS: Final = (
             "ecs_emulator.devcli",
             "ecs_emulator.cli",
             "ecs_emulator.demo",
+            "ecs_emulator.fanout_demo",
             "ecs_emulator.__main__",
         ),
     ),
