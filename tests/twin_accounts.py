@@ -1,7 +1,9 @@
 """In-memory twins of the hub's seams (accounts/ports.py): a directory and an async invoker.
 
 They hold state and answer as the documented services do (a repeated task id is a duplicate,
-not a second task); the contract test against the real gateways is on the emulator's side.
+not a second task; a folder that does not exist fails the read; an unknown function or an async
+payload over FC's limit is refused); tests/contract/test_accounts_contract.py runs the same
+scenarios on them and on the real gateways against the emulator, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ecs_lifecycle.accounts.ports import Account, AsyncInvocation, Dispatched
+from ecs_lifecycle.accounts.sdk_calls import AccountsApiError
+
+MAX_ASYNC_PAYLOAD = 128 * 1024  # FC's async payload limit (docs/multi-account.md)
 
 
 @dataclass
@@ -22,7 +27,11 @@ class DirectoryTwin:
 
     def accounts_under(self, folder_id: str) -> Iterator[Account]:
         self.reads += 1
-        yield from self.folders.get(folder_id, [])
+        if folder_id not in self.folders:
+            raise AccountsApiError(
+                "ListAccountsForParent", "EntityNotExists.Folder", "no such folder", None, 404
+            )
+        yield from self.folders[folder_id]
 
     def management_account_id(self) -> str | None:
         return self.management
@@ -35,10 +44,16 @@ class InvokerTwin:
     queued: list[AsyncInvocation] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     calls: int = 0
+    functions: set[str] | None = None  # None: every function exists
 
     def invoke_async(self, invocation: AsyncInvocation) -> Dispatched:
         self.calls += 1
         request_id = f"req-{self.calls}"
+        name = invocation.function_name
+        if self.functions is not None and name not in self.functions:
+            raise AccountsApiError("InvokeFunction", "FunctionNotFound", name, request_id, 404)
+        if len(invocation.payload) > MAX_ASYNC_PAYLOAD:
+            raise AccountsApiError("InvokeFunction", "EntityTooLarge", "payload", request_id, 400)
         if invocation.task_id in self.seen:
             return Dispatched(invocation.task_id, request_id, duplicate=True)
         self.seen.add(invocation.task_id)

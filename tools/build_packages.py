@@ -45,11 +45,12 @@ from pathlib import Path
 from typing import Final
 
 REPO: Final = Path(__file__).resolve().parents[1]
-# s.yaml function name -> its directory under functions/.
+# s.yaml function name -> its directory under functions/ (ecs-fanout: s.multi-account.yaml's hub).
 FUNCTIONS: Final = {
     "ecs-stop": "stop",
     "ecs-release": "release",
     "ecs-auto-release": "auto_release",
+    "ecs-fanout": "fanout",
 }
 CORE_PACKAGE: Final = "ecs_lifecycle"
 HANDLER_FILE: Final = "index.py"

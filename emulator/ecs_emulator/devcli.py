@@ -14,6 +14,7 @@ from typing import Final
 DEV_COMMANDS: Final = {
     "emulator": "run the local ECS emulator (see: emulator --help)",
     "demo": "run the three functions on the emulator's demo fleet",
+    "fanout": "run the hub's fan-out over emulated accounts (see: fanout --help)",
 }
 
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from ecs_emulator.demo import main as demo_main  # noqa: PLC0415 - its own imports
 
         return int(demo_main(arguments[1:]))
+    if arguments and arguments[0] == "fanout":
+        from ecs_emulator.fanout_demo import main as fanout_main  # noqa: PLC0415 - its own imports
+
+        return int(fanout_main(arguments[1:]))
     from ecs_lifecycle.cli import main as core_main  # noqa: PLC0415 - not for the dev commands
 
     try:

@@ -68,6 +68,7 @@ def test_the_hub_and_the_workers_read_the_same_account_fence() -> None:
         Settings.from_env(function, {**env, "FC_REGION": "cn-hangzhou"})
         config = resolved[name]["asyncInvokeConfig"]
         assert config["destinationConfig"]["onFailure"]["destination"]
+        assert config["asyncTask"] is True, "without the task mode FC ignores the task ids"
         assert "triggers" not in resolved[name], "the hub's timers replace the workers'"
 
 

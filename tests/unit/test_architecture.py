@@ -38,6 +38,7 @@ LAYERS: Final = (
             "ecs_emulator.devcli",
             "ecs_emulator.cli",
             "ecs_emulator.demo",
+            "ecs_emulator.fanout_demo",
             "ecs_emulator.__main__",
         ),
     ),
@@ -73,6 +74,10 @@ LAYERS: Final = (
             "ecs_lifecycle.gateways.*",
             "ecs_lifecycle.accounts.spoke",
             "ecs_lifecycle.accounts.credentials",
+            "ecs_lifecycle.accounts.directory",
+            "ecs_lifecycle.accounts.invoker",
+            "ecs_lifecycle.accounts.gateways",
+            "ecs_lifecycle.accounts.sdk_calls",
         ),
     ),
     # The rules and what everything shares: planning, the model, settings, events, the log lines.
@@ -86,6 +91,7 @@ LAYERS: Final = (
             "ecs_emulator.server",
             "ecs_emulator.client",
             "ecs_emulator.pytest_plugin",
+            "ecs_emulator.hub_cloud",  # Resource Directory and FC 3.0 (ROA), on their own port
         ),
     ),
     Layer("emulator services", ("ecs_emulator.services", "ecs_emulator.services.*")),
@@ -246,8 +252,14 @@ def test_each_emulated_service_is_registered_once_by_its_api_version() -> None:
         module.split(".")[2] for module in graph if module.startswith("ecs_emulator.services.")
     }
     assert {service.name for service in SERVICES.values()} == {"Ecs", "Actiontrail", "Sts"}
-    assert rooms == {"ecs", "actiontrail", "sts"}
-    assert {f"ecs_emulator.services.{room}" for room in rooms} <= graph["ecs_emulator.services"]
+    registered = {"ecs", "actiontrail", "sts"}
+    # The hub's two services are served by ecs_emulator.hub_cloud, which routes FC's ROA paths.
+    assert rooms == registered | {"resourcemanager", "fc"}
+    assert {f"ecs_emulator.services.{room}" for room in registered} <= graph[
+        "ecs_emulator.services"
+    ]
+    hub_rooms = {f"ecs_emulator.services.{room}" for room in rooms - registered}
+    assert hub_rooms <= graph["ecs_emulator.hub_cloud"]
 
 
 def test_the_emulator_is_walked_and_its_registry_sits_above_the_state_it_serves() -> None:

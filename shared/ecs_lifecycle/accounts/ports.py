@@ -14,6 +14,8 @@ class Account:
     status: str              # as Resource Directory returns it, e.g. "CreateSuccess"
     folder_id: str | None
     is_management: bool
+    account_type: str = ""   # "CloudAccount" or "ResourceAccount" (Resource Directory's Type)
+    join_method: str = ""    # "created" or "invited"
 
 class AccountDirectory(Protocol):
     def accounts_under(self, folder_id: str) -> Iterator[Account]: ...
