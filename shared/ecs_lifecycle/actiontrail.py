@@ -372,12 +372,17 @@ def make_stop_trail(
     clock: Clock,
     deadline: datetime | None = None,
     stop_requested: Callable[[], bool] | None = None,
+    *,
+    credential: Any = None,
 ) -> StopTrail:
-    """The ActionTrail reader for a run: credentials only from the default chain, as for ECS.
+    """The ActionTrail reader for a run: credentials from the default chain, as for ECS, unless
+    `credential` is given (a run in a named account: the spoke role's, the same the ECS calls
+    sign with, since ActionTrail answers for the account whose credentials sign the call).
 
     `stop_requested`: a local run's Ctrl-C; once true, no look-up starts.
     """
-    credential = CredentialClient()
+    if credential is None:
+        credential = CredentialClient()
 
     def client_for_region(region: str) -> TrailClient:
         endpoint, protocol = settings.actiontrail_endpoint, settings.actiontrail_protocol

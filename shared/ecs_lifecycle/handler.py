@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,8 +18,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ecs_lifecycle import defaults
 from ecs_lifecycle.account_settings import AccountSettings
-from ecs_lifecycle.accounts.spoke import CredentialsBuilder, spoke_gateway_factory
+from ecs_lifecycle.accounts.spoke import (
+    CredentialsBuilder,
+    role_arn,
+    session_name,
+    session_policy,
+    spoke_gateway_factory,
+)
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
@@ -135,17 +143,17 @@ def _in_account(
     request: RunRequest | NothingToDo,
     services: Services,
 ) -> Services:
-    """The services of a run in the target's account: its ECS calls on the spoke role."""
+    """The services of a run in the target's account: its ECS and ActionTrail calls (the stop
+    records of `stopped_for`, the tag records that anchor the minimum notice) on the spoke role."""
     assert target.account_id is not None  # noqa: S101 - the caller checked
-    if isinstance(request, RunRequest) and request.stopped_for is not None:
-        # ActionTrail's reader signs with the runtime role: it would read the wrong account.
-        raise InvalidInputError("stopped_for", "is not supported yet in a named account")
     accounts = AccountSettings.from_env(services.environ)
     assert accounts.spoke_role_name is not None  # noqa: S101 - configured implies it
     builder = services.spoke_credentials
     if builder is None:
         module = importlib.import_module("ecs_lifecycle.accounts.credentials")
         builder = module.spoke_credentials
+    # One session for the run: the ECS gateway and the ActionTrail reader share it.
+    builder = _one_session(builder)
     factory = spoke_gateway_factory(
         builder,
         function=function,
@@ -154,7 +162,54 @@ def _in_account(
         external_id=accounts.external_id,
         task_id=target.task_id,
     )
-    return replace(services, gateway_factory=factory)
+    trail = _spoke_trail_factory(
+        builder,
+        role=role_arn(target.account_id, accounts.spoke_role_name),
+        external_id=accounts.external_id,
+        session=session_name(function, target.account_id, target.task_id),
+        policy=session_policy(function),
+    )
+    return replace(services, gateway_factory=factory, stop_trail_factory=trail)
+
+
+def _one_session(builder: CredentialsBuilder) -> CredentialsBuilder:
+    """`builder`, asked once per run for the same session (one AssumeRole a run)."""
+    built: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    def build(role: str, external_id: str | None, session: str, policy: str, seconds: int) -> Any:
+        key = (role, external_id, session, policy, seconds)
+        with lock:
+            if key not in built:
+                built[key] = builder(role, external_id, session, policy, seconds)
+            return built[key]
+
+    return build
+
+
+def _spoke_trail_factory(
+    builder: CredentialsBuilder, *, role: str, external_id: str | None, session: str, policy: str
+) -> StopTrailFactory:
+    """The ActionTrail reader of a run in a named account: on the spoke role, as its ECS calls.
+
+    ActionTrail answers for the account whose credentials sign the call: read with the runtime
+    role it would be the tooling account's trail, with no record of the member's tag calls, and
+    "no tag call in the window" would count the minimum notice as run. Where the member's trail
+    cannot be read (denied, down), the reader's `problem` keeps (doubt keeps).
+    """
+
+    def factory(
+        settings: Settings,
+        clock: Clock,
+        deadline: datetime | None,
+        stop_requested: Callable[[], bool] | None,
+    ) -> StopTrail:
+        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - only when needed
+
+        credential = builder(role, external_id, session, policy, defaults.SPOKE_SESSION_SECONDS)
+        return make_stop_trail(settings, clock, deadline, stop_requested, credential=credential)
+
+    return factory
 
 
 def _run(
