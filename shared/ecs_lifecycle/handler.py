@@ -57,6 +57,7 @@ from ecs_lifecycle.planning import (
     decide_auto_release,
     decide_release,
     decide_stop,
+    reported_writes,
     resolve_manual_time,
 )
 from ecs_lifecycle.policy import policy_for
@@ -436,19 +437,35 @@ def _tag_writes(
     """When the lifetime-tagged instances' tags were last written: the anchor of the minimum
     notice, for release and auto-release (the stop function releases nothing).
 
-    From the event when it reports a tag write (its eventTime); otherwise from ActionTrail's
-    TagResources / AddTags records of the last MIN_NOTICE (an older write's notice has run), read
-    only in the regions of the instances whose release time depends on it. None: none does.
+    From ActionTrail's TagResources / AddTags records of the last MIN_NOTICE (an older write's
+    notice has run), read only in the regions of the instances whose release time depends on it,
+    and from the event when it reports a tag write (its eventTime: never sooner than the record,
+    planning.reported_writes). None: no instance's release time depends on it.
     """
     if request.function is Function.STOP or request.settings.min_notice <= timedelta(0):
         return None
+    recorded = _recorded_tag_writes(request, instances, services, now=now, deadline=deadline)
     if (
         isinstance(invocation, TagChangeInvocation)
         and invocation.event_name in TAG_WRITE_EVENT_NAMES
         and invocation.event_time is not None
     ):
-        at = invocation.event_time
-        return TagWrites(since=at, written=dict.fromkeys(invocation.instance_ids, at))
+        return reported_writes(
+            invocation.instance_ids, invocation.event_time, recorded, services.clock.now()
+        )
+    return recorded
+
+
+def _recorded_tag_writes(
+    request: RunRequest,
+    instances: list[Instance],
+    services: Services,
+    *,
+    now: datetime,
+    deadline: datetime,
+) -> TagWrites | None:
+    """ActionTrail's tag records in the regions of the instances whose release time depends on
+    when their tags were written; None: none does."""
     policy = policy_for(request)
     regions = sorted({i.region for i in instances if anchor_needed(i, policy, now)})
     if not regions:

@@ -1,0 +1,100 @@
+"""Promises across functions, attacked (issue 20, the adversarial review): an event's contents
+trigger a re-read and never carry the authority to shorten a notice, through the real handlers,
+the real SDK and the emulator.
+
+Anyone who may invoke the auto-release function can send it any event, and EventBridge delivers at
+least once (a copy may come hours later). The one thing a tag event says that the decision uses is
+its `eventTime`, the anchor of the minimum notice: a forged time in the far past, a stale copy of an
+older write, or a time in the future must not move a release sooner than the notice from the last
+write ActionTrail records, nor announce a time later runs would not keep.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from ecs_emulator import EcsEmulator
+from ecs_lifecycle.model import Function
+from tests.support import Runner, alive, by_id, sample
+
+from .test_promises import NIGHTLY, RECONCILE, _advance_to, _old_stopped, owner_tags
+
+PROMISED = datetime.fromisoformat("2026-11-27T06:00:00+00:00")  # the tag's write + MIN_NOTICE
+
+
+def _with_event_time(event: bytes, moment: str) -> bytes:
+    """The same event with another `eventTime` (and id): what a forger sends."""
+    document = json.loads(event)
+    document["id"] = f"forged-{moment}"
+    document["data"]["eventTime"] = moment
+    return json.dumps(document).encode()
+
+
+def _never_sooner_than_promised(emulator: EcsEmulator, instance_id: str) -> None:
+    written = alive(emulator, instance_id).auto_release_time
+    assert written is None or written >= PROMISED, written
+
+
+def test_a_forged_event_time_in_the_past_does_not_shorten_the_notice(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    instance_id = _old_stopped(ecs_emulator)
+    event = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"auto-release": "72h"})
+    entry = by_id(run(Function.AUTO_RELEASE, event))[instance_id]
+    assert entry["release_at"] == "2026-11-27T06:00:00Z"
+    ecs_emulator.advance(3600)
+    forged = _with_event_time(event, "2026-10-01T00:00:00Z")
+    entry = by_id(run(Function.AUTO_RELEASE, forged))[instance_id]
+    assert entry["release_at"] == "2026-11-27T06:00:00Z", entry
+    _never_sooner_than_promised(ecs_emulator, instance_id)
+    ecs_emulator.advance(3 * 3600)
+    alive(ecs_emulator, instance_id)
+
+
+def test_a_late_copy_of_an_older_tag_event_does_not_shorten_the_notice_of_a_later_write(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # The owner tags auto-release=72h (promised T0 + 24 h), then 23 h later edits another tag:
+    # any tag call restarts the notice (T0 + 47 h). EventBridge then delivers the first event
+    # again: its eventTime is the older write's, and must not bring the time back to T0 + 24 h.
+    instance_id = _old_stopped(ecs_emulator)
+    tagged_at = ecs_emulator.now()
+    first = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"auto-release": "72h"})
+    run(Function.AUTO_RELEASE, first)
+    _advance_to(ecs_emulator, tagged_at + timedelta(hours=23))
+    second = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"owner": "alice"})
+    entry = by_id(run(Function.AUTO_RELEASE, second))[instance_id]
+    assert entry["release_at"] == "2026-11-28T05:00:00Z", entry
+    entry = by_id(run(Function.AUTO_RELEASE, first))[instance_id]  # the late copy
+    assert entry["release_at"] == "2026-11-28T05:00:00Z", entry
+    written = alive(ecs_emulator, instance_id).auto_release_time
+    assert written is None or written >= tagged_at + timedelta(hours=47), written
+    _advance_to(ecs_emulator, tagged_at + timedelta(hours=25))
+    alive(ecs_emulator, instance_id)
+
+
+def test_an_event_time_in_the_future_is_not_a_write_time_and_doubt_keeps(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # A time later than the run's clock (beyond clock skew) is no tag call's: the run neither
+    # counts from it (it would announce a time later runs do not keep) nor from the trail alone
+    # as if the event said nothing; it counts from this run, and writes that time at once, the
+    # promise every later run honours (docs/safety.md, doubt keeps).
+    instance_id = _old_stopped(ecs_emulator)
+    event = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"auto-release": "72h"})
+    ecs_emulator.advance(600)
+    for moment in ("2027-11-26T06:00:00Z", "9999-12-31T23:59:59Z"):
+        summary = run(Function.AUTO_RELEASE, _with_event_time(event, moment))
+        assert any("later than this run's clock" in note for note in summary["notes"]), summary
+        assert by_id(summary)[instance_id]["outcome"] != "failed"
+    promised = alive(ecs_emulator, instance_id).auto_release_time
+    assert promised is not None
+    assert promised >= PROMISED
+    assert promised <= ecs_emulator.now() + timedelta(hours=25)
+    # The nightly release and the reconcile keep that time.
+    summary = run(Function.RELEASE, sample(NIGHTLY), TARGET_TAGS="env=dev", DRY_RUN="false")
+    assert by_id(summary)[instance_id]["outcome"] == "skipped"
+    run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
+    assert alive(ecs_emulator, instance_id).auto_release_time == promised
