@@ -98,3 +98,33 @@ def test_an_event_time_in_the_future_is_not_a_write_time_and_doubt_keeps(
     assert by_id(summary)[instance_id]["outcome"] == "skipped"
     run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
     assert alive(ecs_emulator, instance_id).auto_release_time == promised
+
+
+def test_an_operators_later_time_on_a_lifetime_tagged_instance_is_not_undone_by_the_reconcile(
+    run: Runner, ecs_emulator: EcsEmulator
+) -> None:
+    # The tag gives creation + 72 h (a day from now); the operator pushes the release back by
+    # hand to five days from now, and is told so. The hourly reconcile must not cancel that time
+    # and then write the tag's sooner one: the instance would go four days before the time the
+    # operator was given (the tool keeps an operator's later time when the clamp applies too).
+    now = ecs_emulator.now()
+    instance = ecs_emulator.add_instance(
+        status="Running",
+        tags={"env": "dev", "auto-release": "72h"},
+        creation_time=now - timedelta(hours=48),
+    )
+    pushed = now + timedelta(days=5)
+    summary = run(
+        Function.AUTO_RELEASE,
+        {"instance_ids": [instance.instance_id], "release_at": pushed.isoformat()},
+    )
+    assert by_id(summary)[instance.instance_id]["outcome"] == "done"
+    assert alive(ecs_emulator, instance.instance_id).auto_release_time == pushed
+    for _ in range(30):  # past the tag's time, one reconcile an hour
+        ecs_emulator.advance(3600)
+        summary = run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
+        assert alive(ecs_emulator, instance.instance_id).auto_release_time == pushed, by_id(
+            summary
+        )[instance.instance_id]
+    summary = run(Function.RELEASE, sample(NIGHTLY), TARGET_TAGS="env=dev", DRY_RUN="false")
+    assert by_id(summary)[instance.instance_id]["outcome"] == "skipped"

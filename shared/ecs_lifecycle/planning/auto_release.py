@@ -311,6 +311,16 @@ def _set_lifetime(
                 f"({counted})"
             )
         target = soonest
+    elif current is not None and current > target and (floor is None or current >= floor):
+        # A later time than the tag's (an operator's push back, which its result announced, or
+        # a time moved to a keep-until): cancelling it beyond the horizon and writing the tag's
+        # sooner time later would release the instance before the time its owner was given.
+        return nothing_to_do(
+            instance,
+            f"auto-release time is already {show(current)}, later than the tag's ({reason}); "
+            "kept as it is: beyond the horizon it stands in ECS even if the instance leaves the "
+            "fleet (AUTO_RELEASE_HORIZON)",
+        )
     beyond = now + policy.horizon if ends is not None else max(now + policy.horizon, soonest)
     return _floored(
         instance,
