@@ -32,7 +32,6 @@ from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
-    TAG_WRITE_EVENT_NAMES,
     Invocation,
     TagChangeInvocation,
     parse_event,
@@ -52,6 +51,7 @@ from ecs_lifecycle.model import (
     TagWrites,
 )
 from ecs_lifecycle.planning import (
+    NOTICE_EVENT_NAMES,
     anchor_needed,
     check_blast_radius,
     decide_auto_release,
@@ -447,7 +447,7 @@ def _tag_writes(
     recorded = _recorded_tag_writes(request, instances, services, now=now, deadline=deadline)
     if (
         isinstance(invocation, TagChangeInvocation)
-        and invocation.event_name in TAG_WRITE_EVENT_NAMES
+        and invocation.event_name in NOTICE_EVENT_NAMES
         and invocation.event_time is not None
     ):
         return reported_writes(

@@ -15,6 +15,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from alibabacloud_ecs20140526 import models as ecs
+
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.model import Function
 from tests.support import Runner, alive, by_id, sample
@@ -128,3 +130,39 @@ def test_an_operators_later_time_on_a_lifetime_tagged_instance_is_not_undone_by_
         )[instance.instance_id]
     summary = run(Function.RELEASE, sample(NIGHTLY), TARGET_TAGS="env=dev", DRY_RUN="false")
     assert by_id(summary)[instance.instance_id]["outcome"] == "skipped"
+
+
+def test_removing_a_keep_tag_restarts_the_notice_like_writing_one(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # The lifetime passed long ago and the protect tag kept the instance; the notice an hour
+    # before the nightly release said so. Half an hour later someone (a tag clean-up, say)
+    # removes the protect tag. An untag call changes the tags as a tag call does: the release is
+    # counted from it, never within the hour nobody was told of.
+    instance_id = _old_stopped(ecs_emulator, **{"auto-release": "72h", "protected": "true"})
+    notice = run(
+        Function.RELEASE,
+        {"tags": {"env": "dev"}, "dry_run": False, "notice": "1h"},
+        TARGET_TAGS="env=dev",
+    )
+    assert "protect tag" in by_id(notice)[instance_id]["reason"]
+    ecs_emulator.advance(1800)
+    ecs_sdk_client.untag_resources(
+        ecs.UntagResourcesRequest(
+            region_id="cn-hangzhou",
+            resource_type="instance",
+            resource_id=[instance_id],
+            tag_key=["protected"],
+        )
+    )
+    untagged = ecs_emulator.now()
+    due = (untagged + timedelta(hours=24, seconds=59)).replace(second=0, microsecond=0)
+    ecs_emulator.advance(1800)
+    summary = run(Function.RELEASE, sample(NIGHTLY), TARGET_TAGS="env=dev", DRY_RUN="false")
+    entry = by_id(summary)[instance_id]
+    assert entry["outcome"] == "skipped", entry
+    assert f"released from {due:%Y-%m-%dT%H:%M}Z, not sooner" in entry["reason"], entry
+    assert due >= datetime.fromisoformat("2026-11-27T06:30:00+00:00")
+    alive(ecs_emulator, instance_id)
+    summary = run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
+    assert by_id(summary)[instance_id]["release_at"] == f"{due:%Y-%m-%dT%H:%M}:00Z"

@@ -52,6 +52,7 @@ from ecs_lifecycle.planning.release import (
 from ecs_lifecycle.planning.release_time import (
     CANCEL_WORDS,
     EVENT_CLOCK_SKEW,
+    NOTICE_EVENT_NAMES,
     Anchor,
     Lifetime,
     ReleaseTime,
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_LEAD",
     "MAX_SNAPSHOT_TAGS",
     "MIN_LEAD",
+    "NOTICE_EVENT_NAMES",
     "NO_KEEP",
     "SEND_MARGIN",
     "Anchor",

@@ -29,6 +29,9 @@ from ecs_lifecycle.planning.reasons import show, span
 from ecs_lifecycle.timeparse import ceil_to_minute, parse_duration, parse_zoned_time
 
 CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
+# The tag calls the minimum notice counts from: a write, and a removal too (a keep tag removed
+# makes a release possible that was not, and the owner hears of it only with a notice).
+NOTICE_EVENT_NAMES: Final = ("TagResources", "AddTags", "UntagResources", "RemoveTags")
 # ActionTrail's clock and the run's may differ by a little: an event's time further ahead of the
 # run's clock than this was no tag call's (a forged or broken event).
 EVENT_CLOCK_SKEW: Final = timedelta(minutes=5)
