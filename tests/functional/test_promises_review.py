@@ -19,6 +19,7 @@ from alibabacloud_ecs20140526 import models as ecs
 
 from ecs_emulator import EcsEmulator
 from ecs_lifecycle.model import Function
+from ecs_lifecycle.timeparse import ceil_to_minute
 from tests.support import Runner, alive, by_id, sample
 
 from .test_promises import NIGHTLY, RECONCILE, _advance_to, _old_stopped, owner_tags
@@ -156,7 +157,7 @@ def test_removing_a_keep_tag_restarts_the_notice_like_writing_one(
         )
     )
     untagged = ecs_emulator.now()
-    due = (untagged + timedelta(hours=24, seconds=59)).replace(second=0, microsecond=0)
+    due = ceil_to_minute(untagged + timedelta(hours=24))
     ecs_emulator.advance(1800)
     summary = run(Function.RELEASE, sample(NIGHTLY), TARGET_TAGS="env=dev", DRY_RUN="false")
     entry = by_id(summary)[instance_id]
@@ -166,3 +167,36 @@ def test_removing_a_keep_tag_restarts_the_notice_like_writing_one(
     alive(ecs_emulator, instance_id)
     summary = run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
     assert by_id(summary)[instance_id]["release_at"] == f"{due:%Y-%m-%dT%H:%M}:00Z"
+
+
+def test_a_tag_call_after_the_time_was_written_moves_it_to_the_notice_the_results_announce(
+    run: Runner, ecs_emulator: EcsEmulator, ecs_sdk_client: Any
+) -> None:
+    # The reconcile wrote the lifetime's time (an hour ahead, within the horizon). The owner then
+    # edits a tag: any tag call restarts the notice, and every function's results now say
+    # "released from <the edit + 24 h>". ECS's timer must not release it at the old time.
+    now = ecs_emulator.now()
+    instance = ecs_emulator.add_instance(
+        status="Stopped",
+        tags={"env": "dev", "auto-release": "72h"},
+        creation_time=now - timedelta(hours=71),
+    )
+    instance_id = instance.instance_id
+    run(Function.AUTO_RELEASE, sample(RECONCILE), TARGET_TAGS="env=dev")
+    assert alive(ecs_emulator, instance_id).auto_release_time == now + timedelta(hours=1)
+    ecs_emulator.advance(600)
+    edited = ecs_emulator.now()
+    event = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"owner": "bob"})
+    entry = by_id(run(Function.AUTO_RELEASE, event))[instance_id]
+    due = ceil_to_minute(edited + timedelta(hours=24))
+    assert f"released after the minimum notice at {due:%Y-%m-%dT%H:%M}Z" in entry["reason"], entry["reason"]
+    summary = run(
+        Function.RELEASE,
+        {"tags": {"env": "dev"}, "dry_run": False, "notice": "1h"},
+        TARGET_TAGS="env=dev",
+    )
+    assert f"released from {due:%Y-%m-%dT%H:%M}Z" in by_id(summary)[instance_id]["reason"]
+    written = alive(ecs_emulator, instance_id).auto_release_time
+    assert written is None or written >= due, written
+    ecs_emulator.advance(2 * 3600)
+    alive(ecs_emulator, instance_id)

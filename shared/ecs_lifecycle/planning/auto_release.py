@@ -280,10 +280,17 @@ def _set_lifetime(
     floor = _floor(rule.keep, now)
     if target < soonest:
         passed = "lifetime already passed" if wanted <= now else "sooner than the minimum notice"
-        if current is not None and current >= target and (floor is None or current >= floor):
+        if (
+            current is not None
+            and current >= target
+            and (floor is None or current >= floor)
+            and (ends is None or current >= ends)
+        ):
             # A time an earlier run set is recognised by being no sooner than the tag asks:
             # moving it again would push it later on every run (when the notice counts from the
             # run), and a later one was set by someone on purpose (an operator's push, say).
+            # One sooner than the notice from the last tag call is not kept: a tag call since it
+            # was written restarted the notice, and every function's results say the new time.
             settled = (
                 "given the minimum notice when it was set"
                 if current <= soonest
