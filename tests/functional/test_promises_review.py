@@ -189,7 +189,8 @@ def test_a_tag_call_after_the_time_was_written_moves_it_to_the_notice_the_result
     event = owner_tags(ecs_sdk_client, ecs_emulator, instance_id, {"owner": "bob"})
     entry = by_id(run(Function.AUTO_RELEASE, event))[instance_id]
     due = ceil_to_minute(edited + timedelta(hours=24))
-    assert f"released after the minimum notice at {due:%Y-%m-%dT%H:%M}Z" in entry["reason"], entry["reason"]
+    reason = entry["reason"]
+    assert f"released after the minimum notice at {due:%Y-%m-%dT%H:%M}Z" in reason, reason
     summary = run(
         Function.RELEASE,
         {"tags": {"env": "dev"}, "dry_run": False, "notice": "1h"},
