@@ -12,13 +12,16 @@ write ActionTrail records, nor announce a time later runs would not keep.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from alibabacloud_ecs20140526 import models as ecs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ecs_emulator import EcsEmulator
-from ecs_lifecycle.model import Function
+from ecs_lifecycle.model import Function, TagWrites
+from ecs_lifecycle.planning import EVENT_CLOCK_SKEW, reported_writes
 from ecs_lifecycle.timeparse import ceil_to_minute
 from tests.support import Runner, alive, by_id, sample
 
@@ -201,3 +204,35 @@ def test_a_tag_call_after_the_time_was_written_moves_it_to_the_notice_the_result
     assert written is None or written >= due, written
     ecs_emulator.advance(2 * 3600)
     alive(ecs_emulator, instance_id)
+
+
+_MOMENTS = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.just(timezone.utc),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(at=_MOMENTS, on_record=st.none() | _MOMENTS, broken=st.booleans(), needed=st.booleans())
+def test_no_event_time_makes_an_anchor_sooner_than_the_record_or_later_than_the_clock(
+    at: datetime, on_record: datetime | None, broken: bool, needed: bool
+) -> None:
+    # The rule under the handler's event path (planning.reported_writes), for any eventTime a
+    # forger may send: the anchor is never before the last write on record, never after the
+    # run's clock (plus skew), and unreadable records are never replaced by the event's word.
+    now = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+    since = now - timedelta(hours=25)
+    recorded = None
+    if needed:
+        written = {} if on_record is None else {"i-1": min(on_record, now)}
+        recorded = TagWrites(since=since, written=written, problem="down" if broken else None)
+    writes = reported_writes(("i-1",), at, recorded, now)
+    if writes.problem is not None:
+        assert at > now + EVENT_CLOCK_SKEW or (needed and broken)
+        return
+    anchor = writes.written["i-1"]
+    assert anchor <= now + EVENT_CLOCK_SKEW
+    if recorded is not None:
+        assert not broken
+        assert anchor >= recorded.written.get("i-1", anchor)
