@@ -35,8 +35,9 @@ from tenacity import (
 
 from ecs_lifecycle.ecs import INTERRUPTED_CODE, Pacer, client_config, stop_when
 from ecs_lifecycle.errors import EcsLifecycleError, InvalidInputError
-from ecs_lifecycle.events import TAG_WRITE_EVENT_NAMES, tag_call_instances
+from ecs_lifecycle.events import tag_call_instances
 from ecs_lifecycle.model import StopRecords, TagWrites
+from ecs_lifecycle.planning.release_time import NOTICE_EVENT_NAMES
 from ecs_lifecycle.settings import STOP_RECORD_RETENTION
 from ecs_lifecycle.timeparse import parse_api_time
 
@@ -128,8 +129,9 @@ class StopTrail:
         return StopRecords(since=since, last_stop=last)
 
     def last_tag_writes(self, regions: Sequence[str], since: datetime, now: datetime) -> TagWrites:
-        """The last tag write (TagResources, AddTags) of every instance tagged in `regions` from
-        `since` to `now`: the anchor of the minimum notice (docs/actiontrail.md).
+        """The last tag call (TagResources, AddTags, UntagResources, RemoveTags) of every
+        instance tagged in `regions` from `since` to `now`: the anchor of the minimum notice
+        (docs/actiontrail.md; planning.NOTICE_EVENT_NAMES).
 
         Never raises for ActionTrail's failures: they come back as the writes' `problem`.
         """
@@ -137,7 +139,7 @@ class StopTrail:
         try:
             for region in regions:
                 client = self._client_for_region(region)
-                for name in TAG_WRITE_EVENT_NAMES:
+                for name in NOTICE_EVENT_NAMES:
                     for moment, ids in self._tag_writes(client, name, since, now):
                         for instance_id in ids:
                             if instance_id not in last or last[instance_id] < moment:
@@ -372,12 +374,17 @@ def make_stop_trail(
     clock: Clock,
     deadline: datetime | None = None,
     stop_requested: Callable[[], bool] | None = None,
+    *,
+    credential: Any = None,
 ) -> StopTrail:
-    """The ActionTrail reader for a run: credentials only from the default chain, as for ECS.
+    """The ActionTrail reader for a run: credentials from the default chain, as for ECS, unless
+    `credential` is given (a run in a named account: the spoke role's, the same the ECS calls
+    sign with, since ActionTrail answers for the account whose credentials sign the call).
 
     `stop_requested`: a local run's Ctrl-C; once true, no look-up starts.
     """
-    credential = CredentialClient()
+    if credential is None:
+        credential = CredentialClient()
 
     def client_for_region(region: str) -> TrailClient:
         endpoint, protocol = settings.actiontrail_endpoint, settings.actiontrail_protocol

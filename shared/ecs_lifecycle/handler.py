@@ -1,7 +1,7 @@
 """The run, as every function's handler performs it: parse, load, plan, apply, summarise.
 
 This module holds no rules of its own. The rules are in `planning` (what to do to each instance),
-the ECS calls in `ecs`, and how decisions are carried out in `apply`.
+the ECS calls in `ecs`, and how decisions are carried out in `execute`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from ecs_lifecycle.account_settings import AccountSettings
 from ecs_lifecycle.accounts.credentials import spoke_credentials
-from ecs_lifecycle.accounts.spoke import CredentialsBuilder, spoke_gateway_factory
+from ecs_lifecycle.accounts.session import StopTrailFactory, account_factories
+from ecs_lifecycle.accounts.spoke import CredentialsBuilder
 from ecs_lifecycle.audit import log_line, log_progress, log_result, log_summary, quiet_sdk_logs
 from ecs_lifecycle.clock import Clock, SystemClock
 from ecs_lifecycle.ecs import Gateway, GatewayFactory, make_gateway
 from ecs_lifecycle.errors import BlastRadiusExceededError, InvalidInputError, RunFailedError
 from ecs_lifecycle.events import (
-    TAG_WRITE_EVENT_NAMES,
     Invocation,
     TagChangeInvocation,
     parse_event,
@@ -44,11 +44,13 @@ from ecs_lifecycle.model import (
     TagWrites,
 )
 from ecs_lifecycle.planning import (
+    NOTICE_EVENT_NAMES,
     anchor_needed,
     check_blast_radius,
     decide_auto_release,
     decide_release,
     decide_stop,
+    reported_writes,
     resolve_manual_time,
 )
 from ecs_lifecycle.policy import policy_for
@@ -60,13 +62,7 @@ from ecs_lifecycle.settings import (
 )
 
 if TYPE_CHECKING:
-    from ecs_lifecycle.actiontrail import StopTrail
-
-# How a `stopped_for` run gets its ActionTrail reader (the SDK is imported only then).
-# Its arguments: the settings, the run's clock, its deadline, and its Ctrl-C (see Services).
-StopTrailFactory = Callable[
-    [Settings, Clock, "datetime | None", "Callable[[], bool] | None"], "StopTrail"
-]
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +112,7 @@ def handle(
         invocation = parse_event(event)
         request = request_for(function, invocation, settings)
         if target.account_id is not None:
-            services = _in_account(function, target, request, services)
+            services = _in_account(function, target, services)
     if isinstance(request, NothingToDo):
         summary = RunSummary(
             function, settings.dry_run, request.regions, invocation.kind, notes=[request.reason]
@@ -129,29 +125,17 @@ def handle(
     return _run(request, invocation, raw, context, services)
 
 
-def _in_account(
-    function: Function,
-    target: WorkerTarget,
-    request: RunRequest | NothingToDo,
-    services: Services,
-) -> Services:
-    """The services of a run in the target's account: its ECS calls on the spoke role."""
+def _in_account(function: Function, target: WorkerTarget, services: Services) -> Services:
+    """The services of a run in the target's account: ECS and ActionTrail on the spoke role."""
     assert target.account_id is not None  # noqa: S101 - the caller checked
-    if isinstance(request, RunRequest) and request.stopped_for is not None:
-        # ActionTrail's reader signs with the runtime role: it would read the wrong account.
-        raise InvalidInputError("stopped_for", "is not supported yet in a named account")
-    accounts = AccountSettings.from_env(services.environ)
-    assert accounts.spoke_role_name is not None  # noqa: S101 - configured implies it
-    builder = services.spoke_credentials or spoke_credentials
-    factory = spoke_gateway_factory(
-        builder,
-        function=function,
-        account_id=target.account_id,
-        role_name=accounts.spoke_role_name,
-        external_id=accounts.external_id,
-        task_id=target.task_id,
+    gateways, trails = account_factories(
+        function,
+        target.account_id,
+        target.task_id,
+        AccountSettings.from_env(services.environ),
+        services.spoke_credentials or spoke_credentials,
     )
-    return replace(services, gateway_factory=factory)
+    return replace(services, gateway_factory=gateways, stop_trail_factory=trails)
 
 
 def _run(
@@ -378,19 +362,35 @@ def _tag_writes(
     """When the lifetime-tagged instances' tags were last written: the anchor of the minimum
     notice, for release and auto-release (the stop function releases nothing).
 
-    From the event when it reports a tag write (its eventTime); otherwise from ActionTrail's
-    TagResources / AddTags records of the last MIN_NOTICE (an older write's notice has run), read
-    only in the regions of the instances whose release time depends on it. None: none does.
+    From ActionTrail's TagResources / AddTags records of the last MIN_NOTICE (an older write's
+    notice has run), read only in the regions of the instances whose release time depends on it,
+    and from the event when it reports a tag write (its eventTime: never sooner than the record,
+    planning.reported_writes). None: no instance's release time depends on it.
     """
     if request.function is Function.STOP or request.settings.min_notice <= timedelta(0):
         return None
+    recorded = _recorded_tag_writes(request, instances, services, now=now, deadline=deadline)
     if (
         isinstance(invocation, TagChangeInvocation)
-        and invocation.event_name in TAG_WRITE_EVENT_NAMES
+        and invocation.event_name in NOTICE_EVENT_NAMES
         and invocation.event_time is not None
     ):
-        at = invocation.event_time
-        return TagWrites(since=at, written=dict.fromkeys(invocation.instance_ids, at))
+        return reported_writes(
+            invocation.instance_ids, invocation.event_time, recorded, services.clock.now()
+        )
+    return recorded
+
+
+def _recorded_tag_writes(
+    request: RunRequest,
+    instances: list[Instance],
+    services: Services,
+    *,
+    now: datetime,
+    deadline: datetime,
+) -> TagWrites | None:
+    """ActionTrail's tag records in the regions of the instances whose release time depends on
+    when their tags were written; None: none does."""
     policy = policy_for(request)
     regions = sorted({i.region for i in instances if anchor_needed(i, policy, now)})
     if not regions:

@@ -73,6 +73,7 @@ LAYERS: Final = (
             "ecs_lifecycle.notify.*",
             "ecs_lifecycle.gateways.*",
             "ecs_lifecycle.accounts.spoke",
+            "ecs_lifecycle.accounts.session",
             "ecs_lifecycle.accounts.credentials",
             "ecs_lifecycle.accounts.directory",
             "ecs_lifecycle.accounts.invoker",

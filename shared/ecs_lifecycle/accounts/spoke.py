@@ -40,7 +40,13 @@ SESSION_ACTIONS: Final = {
         "ecs:CreateSnapshot",
         "actiontrail:LookupEvents",
     ),
-    Function.AUTO_RELEASE: (*_READS, "ecs:ModifyInstanceAutoReleaseTime"),
+    # ActionTrail's tag records anchor the minimum notice (handler._tag_writes), for the
+    # auto-release function as for the release.
+    Function.AUTO_RELEASE: (
+        *_READS,
+        "ecs:ModifyInstanceAutoReleaseTime",
+        "actiontrail:LookupEvents",
+    ),
 }
 _SESSION_CHARS: Final = re.compile(r"[^A-Za-z0-9._@-]")
 

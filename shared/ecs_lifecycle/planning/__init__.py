@@ -51,21 +51,26 @@ from ecs_lifecycle.planning.release import (
 )
 from ecs_lifecycle.planning.release_time import (
     CANCEL_WORDS,
+    EVENT_CLOCK_SKEW,
+    NOTICE_EVENT_NAMES,
     Anchor,
     Lifetime,
     ReleaseTime,
     anchor_needed,
     release_time,
+    reported_writes,
     tag_release_time,
 )
 from ecs_lifecycle.planning.stop import decide_stop, plan_stop
 
 __all__ = [
     "CANCEL_WORDS",
+    "EVENT_CLOCK_SKEW",
     "LEAD_MARGIN",
     "MAX_LEAD",
     "MAX_SNAPSHOT_TAGS",
     "MIN_LEAD",
+    "NOTICE_EVENT_NAMES",
     "NO_KEEP",
     "SEND_MARGIN",
     "Anchor",
@@ -93,6 +98,7 @@ __all__ = [
     "protection_reason",
     "release_time",
     "release_time_when_sent",
+    "reported_writes",
     "resolve_manual_time",
     "show_in_zone",
     "snapshot_tags",

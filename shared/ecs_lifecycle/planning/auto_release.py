@@ -280,10 +280,17 @@ def _set_lifetime(
     floor = _floor(rule.keep, now)
     if target < soonest:
         passed = "lifetime already passed" if wanted <= now else "sooner than the minimum notice"
-        if current is not None and current >= target and (floor is None or current >= floor):
+        if (
+            current is not None
+            and current >= target
+            and (floor is None or current >= floor)
+            and (ends is None or current >= ends)
+        ):
             # A time an earlier run set is recognised by being no sooner than the tag asks:
             # moving it again would push it later on every run (when the notice counts from the
             # run), and a later one was set by someone on purpose (an operator's push, say).
+            # One sooner than the notice from the last tag call is not kept: a tag call since it
+            # was written restarted the notice, and every function's results say the new time.
             settled = (
                 "given the minimum notice when it was set"
                 if current <= soonest
@@ -311,6 +318,16 @@ def _set_lifetime(
                 f"({counted})"
             )
         target = soonest
+    elif current is not None and current > target and (floor is None or current >= floor):
+        # A later time than the tag's (an operator's push back, which its result announced, or
+        # a time moved to a keep-until): cancelling it beyond the horizon and writing the tag's
+        # sooner time later would release the instance before the time its owner was given.
+        return nothing_to_do(
+            instance,
+            f"auto-release time is already {show(current)}, later than the tag's ({reason}); "
+            "kept as it is: beyond the horizon it stands in ECS even if the instance leaves the "
+            "fleet (AUTO_RELEASE_HORIZON)",
+        )
     beyond = now + policy.horizon if ends is not None else max(now + policy.horizon, soonest)
     return _floored(
         instance,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from ecs_lifecycle.model import Instance
+from ecs_lifecycle.model import Instance, TagWrites
 from ecs_lifecycle.planning.keeps import (
     KeepUntil,
     Policy,
@@ -29,6 +29,12 @@ from ecs_lifecycle.planning.reasons import show, span
 from ecs_lifecycle.timeparse import ceil_to_minute, parse_duration, parse_zoned_time
 
 CANCEL_WORDS: Final = frozenset({"never", "off", "none"})
+# The tag calls the minimum notice counts from: a write, and a removal too (a keep tag removed
+# makes a release possible that was not, and the owner hears of it only with a notice).
+NOTICE_EVENT_NAMES: Final = ("TagResources", "AddTags", "UntagResources", "RemoveTags")
+# ActionTrail's clock and the run's may differ by a little: an event's time further ahead of the
+# run's clock than this was no tag call's (a forged or broken event).
+EVENT_CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +244,37 @@ def anchor_needed(instance: Instance, policy: Policy, now: datetime) -> bool:
         if named is not None and named < now + policy.min_notice:
             return True
     return False
+
+
+def reported_writes(
+    instance_ids: tuple[str, ...], at: datetime, recorded: TagWrites | None, now: datetime
+) -> TagWrites:
+    """The tag writes of a run an event reported (`at`: its eventTime, on `instance_ids`), given
+    ActionTrail's records of the same window (`recorded`; None: no instance needs the anchor).
+
+    An event triggers a re-read; its time never shortens a notice. Anyone who may invoke can send
+    any event, and EventBridge may deliver a copy of an older write late: so each instance's write
+    is the later of the event's time and the last one on record (the event's alone while the
+    record has not reached ActionTrail yet). A time later than the run's clock is no tag call's:
+    counting from it would announce a time no later run keeps, so it is unknown (doubt keeps: the
+    notice counts from this run, and that time is written at once). Records that cannot be read
+    keep their problem: the event's time alone could be forged.
+    """
+    if at > now + EVENT_CLOCK_SKEW:
+        since = recorded.since if recorded is not None else now
+        return TagWrites(
+            since=since,
+            problem=(
+                f"the event's eventTime {show(at)} is later than this run's clock "
+                f"({show(now)}), so it is no tag call's time"
+            ),
+        )
+    if recorded is None:
+        return TagWrites(since=at, written=dict.fromkeys(instance_ids, at))
+    if recorded.problem is not None:
+        return recorded
+    written = dict(recorded.written)
+    for instance_id in instance_ids:
+        on_record = written.get(instance_id)
+        written[instance_id] = at if on_record is None else max(at, on_record)
+    return TagWrites(since=recorded.since, written=written)
