@@ -4,7 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint format typecheck pytest pytest-runtime check test demo bench build compat compat-one clean
+.PHONY: install lint format typecheck pytest pytest-main pytest-deploy pytest-runtime check test demo bench build compat compat-one clean
+
+# Bytecode is cached in __pycache__/ (git ignores it) even where the shell says not to: the suite
+# starts a dozen pytest processes and scores of child interpreters, each of which would compile
+# the sources and the tests again (seconds of CPU per pytest process).
+unexport PYTHONDONTWRITEBYTECODE
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,22 +30,32 @@ format: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-# The whole suite, the secret scan and the offline deploy checks included. All but the deploy
-# checks run in parallel (pytest-xdist); the deploy checks share one package build and its
-# dependency cache in build/, which two workers building at once would race on (a rebuild then
-# differs by a byte), so they run after, in one process.
-PYTEST_WORKERS ?= auto
+# The whole suite, the secret scan and the offline deploy checks included, as three runs at once
+# (each one's output is printed whole when it ends): the main suite in parallel (pytest-xdist,
+# with more workers than cores: many of its tests wait on child processes or the real clock), the
+# deploy checks in one process of their own (they share one package build and its dependency
+# cache in build/, which two processes building at once would race on: a rebuild then differs by
+# a byte), and the suite again on the FC runtime's Python (pytest-runtime, below).
+PYTEST_WORKERS ?= 4
 PARALLEL := -n $(PYTEST_WORKERS)
+SUITES := --no-print-directory --output-sync=target
 pytest: install
+	@$(MAKE) $(SUITES) -j2 pytest-main pytest-deploy
+
+pytest-main: install
 	$(VENV)/bin/pytest $(PARALLEL) --ignore=tests/deploy
+
+pytest-deploy: install
 	$(VENV)/bin/pytest tests/deploy
 
-test: lint typecheck pytest pytest-runtime
+test: lint typecheck
+	@$(MAKE) $(SUITES) -j3 pytest-main pytest-deploy pytest-runtime
 
 # The inner loop: lint, types and the fast tests (unit and contract: no HTTP but the contract's
-# emulator half), in seconds. `make test` is still what CI runs.
+# emulator half), in seconds, with fewer examples per property (Hypothesis profile `quick`,
+# tests/conftest.py). `make test` is still what CI runs.
 check: lint typecheck
-	$(VENV)/bin/pytest tests/unit tests/contract
+	$(VENV)/bin/pytest --hypothesis-profile=quick tests/unit tests/contract
 
 # $(call on_python,VERSION,PYTEST ARGUMENTS,IF MISSING): the tests on Python VERSION in its own
 # venv (.venv-VERSION, installed from the pinned requirements when they change). The interpreter
@@ -67,10 +82,12 @@ endef
 
 # The unit and functional suites again on the FC runtime's Python (s.yaml: python3.10), whose
 # standard library differs (datetime.fromisoformat, for one); skipped, saying so, where the
-# machine has no Python 3.10. The deploy checks already build and import cp310 packages.
+# machine has no Python 3.10. The deploy checks already build and import cp310 packages. Each
+# property runs fewer examples here (Hypothesis profile `quick`); the main suite runs them all.
 RUNTIME_PYTHON := 3.10
+RUNTIME_WORKERS ?= 2
 pytest-runtime:
-	@$(call on_python,$(RUNTIME_PYTHON),$(PARALLEL) tests/unit tests/functional,skip)
+	@$(call on_python,$(RUNTIME_PYTHON),-n $(RUNTIME_WORKERS) --hypothesis-profile=quick tests/unit tests/functional,skip)
 
 # The whole suite on the FC runtimes' Pythons, 3.10 and 3.12; each must be on the machine. The
 # deploy checks are left out: they build and run cp310 packages already.

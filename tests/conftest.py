@@ -28,11 +28,27 @@ for _name in (
 
 # These imports come after the environment is set, on purpose (see the module docstring).
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 from ecs_emulator import EcsEmulator, EmulatorCredentials  # noqa: E402
 from tests.support import Runner  # noqa: E402
 
 pytest_plugins = ["ecs_emulator.pytest_plugin"]
+
+# Property tests, deterministic: every run tries the same examples (derandomize), so a failure
+# reproduces and a green run is never luck; and a busy machine's slowness is not a failure (no
+# deadline, no too_slow health check). `full` (the default: `make test`) runs Hypothesis' 100
+# examples a property; `quick` (`make check`, and the re-run on Python 3.10) runs 25. Pick one
+# with `pytest --hypothesis-profile=NAME`. A property's own @settings still win.
+settings.register_profile(
+    "full",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("quick", settings.get_profile("full"), max_examples=25)
+settings.load_profile("full")
 
 _FAKE_KEYS = {
     "ALIBABA_CLOUD_ACCESS_KEY_ID": EmulatorCredentials.default().access_key_id,

@@ -136,6 +136,10 @@ def cli_env(
             "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
             "ECS_ENDPOINT": emulator.endpoint,
             "ECS_PROTOCOL": "http",
+            # ActionTrail too (when tags were written, stopped_for): else a child would look it
+            # up at the region's public endpoint, and wait out its retries where that fails.
+            "ACTIONTRAIL_ENDPOINT": emulator.endpoint,
+            "ACTIONTRAIL_PROTOCOL": "http",
             "ECS_POLL_SECONDS": "1",
             "FC_REGION": "cn-hangzhou",
             "FC_TIMEOUT": "60",

@@ -94,7 +94,12 @@ def test_nothing_printed_or_returned_contains_a_secret(
     emulator.fail_instance(
         refused_auto, operation="ModifyInstanceAutoReleaseTime", code="Forbidden.RAM"
     )
-    emulator.set_faults([FaultRule(throttle_rate=0.2, drop_rate=0.05, non_json_rate=0.05)], seed=3)
+    emulator.set_faults(
+        # Throttled with the server's retry-after (50 ms): the same retries and their log lines,
+        # without the seconds of backoff a bare throttle costs each child on the real clock.
+        [FaultRule(throttle_rate=0.2, retry_after_ms=50, drop_rate=0.05, non_json_rate=0.05)],
+        seed=3,
+    )
     good = cli_env(emulator, {"MAX_INSTANCES": "50", **_notify_env(httpserver)}, credentials=STS)
     wrong_secret = cli_env(emulator, credentials=replace(STS, access_key_secret=WRONG_SECRET))
     wrong_token = cli_env(emulator, credentials=replace(STS, security_token=WRONG_TOKEN))
