@@ -367,6 +367,10 @@ def _child_env(emulator: EcsEmulator, credentials: EmulatorCredentials) -> dict[
         "TARGET_REGIONS": f"{HANGZHOU},{SHANGHAI}",
         "ECS_ENDPOINT": emulator.endpoint,
         "ECS_PROTOCOL": "http",
+        # ActionTrail too (the tag records that anchor a notice, a release's stop records): left
+        # unset, a step would ask Alibaba's public endpoint with the demo's fake keys.
+        "ACTIONTRAIL_ENDPOINT": emulator.endpoint,
+        "ACTIONTRAIL_PROTOCOL": "http",
         "ECS_POLL_SECONDS": "1",
         "ALIBABA_CLOUD_ACCESS_KEY_ID": credentials.access_key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": credentials.access_key_secret,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ecs_emulator.demo import EXIT_STEP_FAILED, SAMPLES, STEPS, main
+from ecs_emulator import EcsEmulator
+from ecs_emulator.demo import EXIT_STEP_FAILED, SAMPLES, STEPS, _child_env, main
 from tests.support import REPO
 
 WIDTH = 100
@@ -85,3 +87,19 @@ def test_the_demo_streams_each_step_and_keeps_its_events_to_replay(tmp_path: Pat
     # Fits the terminal (a command is never broken) and no line ends in spaces.
     assert [line for line in lines if len(line) > WIDTH and not line.startswith("  $ ")] == []
     assert all(line == line.rstrip() for line in lines)
+
+
+def test_every_endpoint_the_core_reads_points_the_demo_s_steps_at_the_emulator(
+    ecs_emulator: EcsEmulator,
+) -> None:
+    """A service the core calls with no endpoint set would be asked at Alibaba's public one, with
+    the demo's fake keys (ActionTrail was, once the notice's anchor came to read it)."""
+    settings = REPO / "shared" / "ecs_lifecycle" / "settings"
+    read = set()
+    for module in settings.rglob("*.py"):
+        read |= set(re.findall(r'"([A-Z_]+_ENDPOINT)"', module.read_text(encoding="utf-8")))
+    assert {"ECS_ENDPOINT", "ACTIONTRAIL_ENDPOINT"} <= read  # the scan still finds them
+    env = _child_env(ecs_emulator, ecs_emulator.credentials)
+    for name in read:
+        assert env.get(name) == ecs_emulator.endpoint, name
+        assert env.get(name.replace("_ENDPOINT", "_PROTOCOL")) == "http", name
