@@ -268,6 +268,23 @@ def is_transient(error: ActionTrailError) -> bool:
     return error.code.startswith("Throttling") or error.code in TRANSIENT_CODES
 
 
+def _successful_call_time(raw: Mapping[str, Any], name: str) -> datetime | None:
+    """When a record's `name` call happened; None for a failed call.
+
+    Raises:
+        ActionTrailError: the record is of another call, or its time cannot be read.
+    """
+    if raw.get("eventName") != name:
+        got = raw.get("eventName")
+        raise ActionTrailError("Unreadable", f"asked for {name} events, got {got!r}")
+    if raw.get("errorCode"):
+        return None
+    moment = parse_api_time(str(raw.get("eventTime") or ""))
+    if moment is None:
+        raise ActionTrailError("Unreadable", f"event time {raw.get('eventTime')!r}")
+    return moment
+
+
 def read_stop_event(raw: Mapping[str, Any], name: str) -> StopEvent | None:
     """A successful stop from one ActionTrail event; None for a failed call.
 
@@ -278,14 +295,9 @@ def read_stop_event(raw: Mapping[str, Any], name: str) -> StopEvent | None:
         ActionTrailError: the event is not what was asked for, or cannot be read; every record
             of the run is then doubted.
     """
-    if raw.get("eventName") != name:
-        got = raw.get("eventName")
-        raise ActionTrailError("Unreadable", f"asked for {name} events, got {got!r}")
-    if raw.get("errorCode"):
-        return None
-    moment = parse_api_time(str(raw.get("eventTime") or ""))
+    moment = _successful_call_time(raw, name)
     if moment is None:
-        raise ActionTrailError("Unreadable", f"event time {raw.get('eventTime')!r}")
+        return None
     ids = _requested_ids(raw.get("requestParameters"))
     if not ids:
         referenced = raw.get("referencedResources")
@@ -306,14 +318,9 @@ def read_tag_write(raw: Mapping[str, Any], name: str) -> tuple[datetime, tuple[s
         ActionTrailError: the record is not what was asked for, or cannot be read; every record
             of the run is then doubted.
     """
-    if raw.get("eventName") != name:
-        got = raw.get("eventName")
-        raise ActionTrailError("Unreadable", f"asked for {name} events, got {got!r}")
-    if raw.get("errorCode"):
-        return None
-    moment = parse_api_time(str(raw.get("eventTime") or ""))
+    moment = _successful_call_time(raw, name)
     if moment is None:
-        raise ActionTrailError("Unreadable", f"event time {raw.get('eventTime')!r}")
+        return None
     try:
         ids = tag_call_instances(dict(raw))
     except InvalidInputError as error:

@@ -62,7 +62,7 @@ from ecs_lifecycle.settings import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from ecs_lifecycle.actiontrail import StopTrail
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,14 +340,18 @@ def _stop_records(
     regions = sorted({i.region for i in instances if i.status == "Stopped"})
     if not regions:
         return None
+    records: StopRecords = _trail(request, services, deadline).last_stops(regions, now)
+    return records
+
+
+def _trail(request: RunRequest, services: Services, deadline: datetime) -> StopTrail:
+    """The run's ActionTrail reader (the SDK is imported only by a run that reads it)."""
     factory = services.stop_trail_factory
     if factory is None:
-        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - release only
+        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - only when needed
 
         factory = make_stop_trail
-    trail = factory(request.settings, services.clock, deadline, services.stop_requested)
-    records: StopRecords = trail.last_stops(regions, now)
-    return records
+    return factory(request.settings, services.clock, deadline, services.stop_requested)
 
 
 def _tag_writes(
@@ -395,12 +399,7 @@ def _recorded_tag_writes(
     regions = sorted({i.region for i in instances if anchor_needed(i, policy, now)})
     if not regions:
         return None
-    factory = services.stop_trail_factory
-    if factory is None:
-        from ecs_lifecycle.actiontrail import make_stop_trail  # noqa: PLC0415 - only when needed
-
-        factory = make_stop_trail
-    trail = factory(request.settings, services.clock, deadline, services.stop_requested)
+    trail = _trail(request, services, deadline)
     # A notice plans for a later moment; the records end now (there are none later yet).
     until = min(now, services.clock.now())
     since = min(now - request.settings.min_notice - TAG_RECORD_MARGIN, until)
