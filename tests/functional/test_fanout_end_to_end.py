@@ -158,6 +158,7 @@ def cloud() -> Iterator[HubCloudEmulator]:
 
 @dataclass
 class FanOut:
+    at: datetime  # the fleets' present: the single-account runs start there too
     summary: dict[str, Any]
     tasks: list[AsyncTask]
     remaining: dict[str, set[str]]  # account -> the ids still alive afterwards
@@ -210,12 +211,13 @@ def fanout(
         account: {view.instance_id for view in ecs_emulator.instances(account=account)}
         for account in (*MEMBERS, UNTRUSTING)
     }
-    return FanOut(summary, tasks, remaining, ecs_emulator.calls)
+    return FanOut(at, summary, tasks, remaining, ecs_emulator.calls)
 
 
-def single_account_run(emu: EcsEmulator, number: int) -> tuple[dict[str, Any], set[str]]:
-    """Today's worker on the same fleet in its own account, on a fresh emulator."""
-    at = start()
+def single_account_run(
+    emu: EcsEmulator, number: int, at: datetime
+) -> tuple[dict[str, Any], set[str]]:
+    """Today's worker on the same fleet in its own account, on a fresh emulator at `at`."""
     fresh(emu, at)
     for spec in fleet(number, at):
         emu.add_instance(**spec)
@@ -249,7 +251,7 @@ def test_a_nightly_release_fans_out_to_every_member_and_releases_what_each_alone
     fanned = {key: json.loads(task.result) for key, task in reports.items() if key[0] in MEMBERS}
     remaining = dict(fanout.remaining)
     for number, account in enumerate(MEMBERS, start=1):
-        alone, alive_alone = single_account_run(ecs_emulator, number)
+        alone, alive_alone = single_account_run(ecs_emulator, number, fanout.at)
         assert alone["counts"]["done"] >= 4  # the fleet has releasable instances in each region
         assert alone["counts"].get("failed", 0) == 0
         assert remaining[account] == alive_alone  # exactly what the single run released
@@ -278,6 +280,6 @@ def test_a_target_whose_role_does_not_trust_the_worker_fails_naming_it_and_the_o
         assert "NoPermission" in task.error
         assert f"account {UNTRUSTING}" in task.error
         assert json.loads(task.payload)[HUB_KEY]["region"] == region
-    assert fanout.remaining[UNTRUSTING] == {spec["instance_id"] for spec in fleet(4, start())}
+    assert fanout.remaining[UNTRUSTING] == {spec["instance_id"] for spec in fleet(4, fanout.at)}
     finished = [task for key, task in reports.items() if key[0] in MEMBERS]
     assert [task.status for task in finished] == ["Succeeded"] * 6
