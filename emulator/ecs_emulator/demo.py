@@ -416,6 +416,41 @@ def _afterwards(
             )
 
 
+FANOUT_COMMAND: Final = ("ecs-lifecycle", "fanout")
+
+
+def fanout_section(width: int) -> int:
+    """The last section: the hub's fan-out over three accounts, each with its own fleet and
+    spoke role (`ecs-lifecycle fanout`, ecs_emulator.fanout_demo), run as a person would, its
+    lines streamed. Returns the demo's exit code: 0, or EXIT_STEP_FAILED if a target failed."""
+    _say(
+        "",
+        *wrap(
+            "[fan-out] Many accounts: the hub (ecs-fanout) reads a Resource Directory folder and "
+            "queues one FC async task per account and region; FC runs the stop worker in each "
+            "member account on its spoke role (AssumeRole through the emulator's STS), against "
+            "that account's own fleet. A table per account and region:",
+            width,
+        ),
+        f"  $ {' '.join(FANOUT_COMMAND)}",
+    )
+    env = {**os.environ, "COLUMNS": str(width)}
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, with our own arguments
+        [sys.executable, "-m", "ecs_emulator.devcli", *FANOUT_COMMAND[1:]],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None  # noqa: S101 - stdout=PIPE
+    for line in process.stdout:
+        _say(line.rstrip("\n"))
+    code = process.wait(timeout=CHILD_TIMEOUT_SECONDS)
+    if code != 0:
+        _say(f"demo: the fan-out ended with exit code {code}, not 0")
+        return EXIT_STEP_FAILED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ecs-lifecycle demo", description=__doc__.split("\n\n")[0]
@@ -501,4 +536,4 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         chat.stop()
         emulator.stop()
-    return 0
+    return fanout_section(width)

@@ -63,6 +63,7 @@ def test_the_demo_streams_each_step_and_keeps_its_events_to_replay(tmp_path: Pat
     assert first_step_shown_while_running
     # Every command shown runs from the repository root, as printed.
     commands = [line.strip().removeprefix("$ ") for line in lines if line.startswith("  $ ")]
+    assert commands.pop() == "ecs-lifecycle fanout"  # the last section (test_fanout_cli.py)
     assert len(commands) == len(STEPS)
     for command in commands:
         event = Path(command.split("--event ")[1])
