@@ -144,6 +144,9 @@ def run_fanout(accounts: int = 3, function: str = "ecs-stop", out: TextIO | None
             "EXTERNAL_ID": EXTERNAL_ID,
             "ECS_ENDPOINT": ecs.endpoint,
             "ECS_PROTOCOL": "http",
+            # Never Alibaba's public endpoint with the emulator's keys (see demo._child_env).
+            "ACTIONTRAIL_ENDPOINT": ecs.endpoint,
+            "ACTIONTRAIL_PROTOCOL": "http",
             "DRY_RUN": "true",
         }
 
