@@ -21,6 +21,10 @@ its bytecode (what the build shipped before it compiled any), and the import tim
 (`-X importtime`).
 
 Results go to bench/results/latest.json and latest.md (the table the README shows).
+
+Then the fan-out section (bench/fanout.py; alone: `--only fanout`): the hub over 100 and 1,000
+accounts through its real gateways, and a sample of targets through the worker in each account;
+results in bench/results/fanout.json and fanout.md.
 """
 
 from __future__ import annotations
