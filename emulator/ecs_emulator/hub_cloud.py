@@ -33,9 +33,10 @@ from urllib.parse import parse_qsl, unquote
 from pytest_httpserver.httpserver import HTTPServerBase
 from werkzeug import Request, Response
 
-from ecs_emulator.auth import EmulatorCredentials, RequestVerifier, SignedRequest
+from ecs_emulator.auth import EmulatorCredentials, RequestVerifier
 from ecs_emulator.clock import Clock, SystemClock
 from ecs_emulator.errors import ApiError
+from ecs_emulator.server import signed_request
 from ecs_emulator.services import fc as fc_room
 from ecs_emulator.services import resourcemanager as rd_room
 from ecs_emulator.wire import SIGNATURE_PARAMS, Params
@@ -177,7 +178,7 @@ class HubCloudEmulator:
         invoke = fc_room.INVOKE_PATH.match(request.path)
         operation = "InvokeFunction" if invoke else request.headers.get("x-acs-action", "")
         try:
-            self._verifier.verify(_signed(request, pairs))
+            self._verifier.verify(signed_request(request, pairs))
             self._refuse_throttled(operation)
             if invoke:
                 _require_post(request)
@@ -245,19 +246,6 @@ class HubCloudEmulator:
 def _require_post(request: Request) -> None:
     if request.method != "POST":
         raise ApiError("PathNotSupported", 400, f"{request.method} is not supported")
-
-
-def _signed(request: Request, pairs: list[tuple[str, str]]) -> SignedRequest:
-    headers: dict[str, list[str]] = {}
-    for name, value in request.headers.items():
-        headers.setdefault(name.lower(), []).append(value)
-    return SignedRequest(
-        method=request.method,
-        path=request.path,
-        query_pairs=pairs,
-        headers=headers,
-        body=request.get_data(),
-    )
 
 
 def _error(error: ApiError, request_id: str, *, fc_style: bool) -> Response:

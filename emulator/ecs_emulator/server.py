@@ -179,7 +179,7 @@ class Dispatcher:
         region = business.get("RegionId") or host_region
         context = _CallContext(action, business, region, request_id)
         try:
-            access_key_id = backend.verifier.verify(_signed_request(request, query_pairs))
+            access_key_id = backend.verifier.verify(signed_request(request, query_pairs))
             caller = backend.iam.caller(access_key_id, backend.clock.now())
             context.account = caller.account
             handler = _route(action, request.headers.get("x-acs-version") or query.get("Version"))
@@ -318,7 +318,8 @@ def _route(action: str, version: str | None) -> Handler:
     return handler
 
 
-def _signed_request(request: Request, query_pairs: list[tuple[str, str]]) -> SignedRequest:
+def signed_request(request: Request, query_pairs: list[tuple[str, str]]) -> SignedRequest:
+    """What the signature check reads of an HTTP request (the hub's services' server too)."""
     headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
         headers.setdefault(name.lower(), []).append(value)
